@@ -1,0 +1,146 @@
+"""The typer application: global options, command groups, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from kbmc import __version__
+from kbmc.cli.state import Globals, split_contexts, state_of
+from kbmc.errors import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, InputError, KbmcError
+from kbmc.output import FORMATS, Output
+
+app = typer.Typer(
+    name="kbmc",
+    help="Set up and run KubeBlocks across several Kubernetes clusters (one control plane, N data planes).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,  # locals would print kubeconfig credentials
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    kubeconfig: Annotated[Optional[str], typer.Option(
+        "--kubeconfig", help="Kubeconfig file (default: KUBECONFIG, merged like kubectl, else ~/.kube/config).",
+        show_default=False)] = None,
+    context: Annotated[Optional[str], typer.Option(
+        "--context", help="The control plane's kube context (default: kbmc.yaml, else current-context).",
+        show_default=False)] = None,
+    data_planes: Annotated[Optional[str], typer.Option(
+        "--data-planes", help="Data-plane contexts, comma-separated (default: kbmc.yaml).", show_default=False)] = None,
+    config: Annotated[Optional[str], typer.Option(
+        "--config", "-f", help="Topology file (default: ./kbmc.yaml when present).", show_default=False)] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="Output format: table, json or yaml.")] = "table",
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colours (also: NO_COLOR).")] = False,
+) -> None:
+    if output not in FORMATS:
+        raise InputError(f"--output {output!r} is not one of {', '.join(FORMATS)}")
+    ctx.obj = Globals(
+        kubeconfig_path=kubeconfig,
+        context=context,
+        data_planes=split_contexts(data_planes, "--data-planes"),
+        config_path=config,
+        output=output,
+        debug=debug,
+        no_color=no_color,
+        out=Output(fmt=output, no_color=no_color),
+    )
+
+
+@app.command()
+def version(ctx: typer.Context) -> None:
+    """Print kbmc's version."""
+    state = state_of(ctx)
+    if state.out.machine:
+        state.out.data({"version": __version__})
+    else:
+        state.out.raw(f"kbmc {__version__}\n")
+
+
+# The options that may stand anywhere on the command line, as with kubectl.
+_GLOBAL_WITH_VALUE = {"--kubeconfig", "--context", "--data-planes", "--config", "-f", "--output", "-o"}
+_GLOBAL_FLAGS = {"--debug", "--no-color"}
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Move global options given after the subcommand to the front, so click parses them.
+
+    `kbmc env prepare --context cp` then means the same as `kbmc --context cp env prepare`.
+    """
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if arg in _GLOBAL_FLAGS:
+            front.append(arg)
+        elif name in _GLOBAL_WITH_VALUE and "=" in arg:
+            front.append(arg)
+        elif arg in _GLOBAL_WITH_VALUE and i + 1 < len(argv):
+            front.extend(argv[i:i + 2])
+            i += 1
+        elif len(arg) > 2 and arg[:2] in ("-o", "-f") and not arg.startswith("--"):
+            front.append(arg)  # -ojson, -fkbmc.yaml
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def _register_groups() -> None:
+    from kbmc.cli import cluster, env, topology
+
+    topology.register(app)
+    app.add_typer(env.app, name="env")
+    app.add_typer(cluster.app, name="cluster")
+
+
+_register_groups()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turn every error into one line on stderr and an exit code."""
+    try:
+        import click
+    except ImportError:  # typer >= 0.22 vendors click
+        from typer import _click as click  # type: ignore[no-redef]
+
+    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    debug = "--debug" in args
+    out = Output(no_color="--no-color" in args)
+    try:
+        result = app(args=args, prog_name="kbmc", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        code = EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        code = EXIT_INPUT if isinstance(exc, click.UsageError) else exc.exit_code
+    except KbmcError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        out.error(str(exc))
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line unless --debug
+        if debug:
+            raise
+        out.error(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)")
+        code = EXIT_FAILED
+    sys.exit(code)

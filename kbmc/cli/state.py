@@ -1,0 +1,103 @@
+"""Global options and the inputs they resolve to, shared by every command.
+
+Precedence for each input: flag, then `kbmc.yaml`, then the kubeconfig.
+Everything is resolved lazily, so an offline command never reads a kubeconfig.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kbmc import kubeconfig as kc
+from kbmc import topology as topo
+from kbmc.errors import InputError
+from kbmc.output import Output
+
+if TYPE_CHECKING:
+    from kbmc.clients import ClientRegistry
+
+
+@dataclass
+class Globals:
+    kubeconfig_path: str | None = None
+    context: str | None = None
+    data_planes: list[str] | None = None
+    config_path: str | None = None
+    output: str = "table"
+    debug: bool = False
+    no_color: bool = False
+    out: Output = field(default_factory=Output)
+    _topology: topo.Topology | None = None
+    _topology_loaded: bool = False
+    _kubeconfig: kc.KubeConfig | None = None
+    _registry: ClientRegistry | None = None
+
+    def topology(self) -> topo.Topology | None:
+        if not self._topology_loaded:
+            self._topology = topo.find(self.config_path)
+            self._topology_loaded = True
+            if self._topology:
+                for note in self._topology.notes:
+                    self.out.info(f"note: {note}")
+        return self._topology
+
+    def require_topology(self) -> topo.Topology:
+        t = self.topology()
+        if t is None:
+            raise InputError(f"no topology file ({topo.DEFAULT_FILE} not found)", hint="pass --config or run `kbmc init`")
+        return t
+
+    def kubeconfig(self) -> kc.KubeConfig:
+        if self._kubeconfig is None:
+            self._kubeconfig = kc.load(self.kubeconfig_path)
+        return self._kubeconfig
+
+    def control_plane(self) -> str:
+        if self.context:
+            return self.context
+        t = self.topology()
+        if t:
+            return t.control_plane.context
+        current = self.kubeconfig().current_context
+        if not current:
+            raise InputError("no control-plane context", hint="pass --context, set it in kbmc.yaml, or set a current-context")
+        return current
+
+    def data_plane_contexts(self, *, enabled_only: bool = False) -> list[str]:
+        if self.data_planes:
+            return list(self.data_planes)
+        t = self.topology()
+        if t:
+            return t.enabled_contexts if enabled_only else t.data_plane_contexts
+        raise InputError("no data planes given", hint="pass --data-planes k8s-1,k8s-2 or list them in kbmc.yaml")
+
+    def registry(self) -> ClientRegistry:
+        if self._registry is None:
+            from kbmc.clients import ClientRegistry
+
+            self._registry = ClientRegistry(self.kubeconfig())
+        return self._registry
+
+    @property
+    def namespace(self) -> str:
+        t = self.topology()
+        return t.control_plane.namespace if t else topo.DEFAULT_NAMESPACE
+
+
+def state_of(ctx: Any) -> Globals:
+    """The Globals the root callback stored on the click context."""
+    state = ctx.find_root().obj
+    assert isinstance(state, Globals), "root callback did not run"
+    return state
+
+
+def split_contexts(value: str | None, flag: str) -> list[str] | None:
+    if value is None:
+        return None
+    names = [p.strip() for p in value.split(",")]
+    if not all(names):
+        raise InputError(f"{flag} {value!r} has an empty entry", hint="separate context names with single commas")
+    if len(set(names)) != len(names):
+        raise InputError(f"{flag} {value!r} lists a context twice")
+    return names

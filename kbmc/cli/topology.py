@@ -1,0 +1,90 @@
+"""`kbmc init` and `kbmc validate`: write and check the topology file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kbmc import topology as topo
+from kbmc.cli.state import state_of
+from kbmc.errors import InputError, ValidationError
+from kbmc.files import write_private
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("validate")(validate)
+
+
+def init(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    stdout: Annotated[bool, typer.Option("--stdout", help="Print the file instead of writing it.")] = False,
+    east_west: Annotated[str, typer.Option(help="East-west network: cilium, cloud-lb or none.")] = "cilium",
+    north_south: Annotated[str, typer.Option(help="North-south network: nodeport, metallb or cloud-lb.")] = "nodeport",
+) -> None:
+    """Write a starter kbmc.yaml from your kubeconfig's contexts (no cluster is contacted).
+
+    The control plane is --context (else the current context); the data planes are
+    --data-planes (else every other context). Cilium ids, pod CIDRs and MetalLB ranges
+    follow the runbook's example: 1..n, 10.1-n.0.0/16, then the next n /16s.
+    """
+    state = state_of(ctx)
+    if east_west not in topo.EAST_WEST:
+        raise InputError(f"--east-west {east_west!r} is not one of {', '.join(topo.EAST_WEST)}")
+    if north_south not in topo.NORTH_SOUTH:
+        raise InputError(f"--north-south {north_south!r} is not one of {', '.join(topo.NORTH_SOUTH)}")
+    control_plane = state.context
+    data_planes = state.data_planes
+    if control_plane is None or data_planes is None:
+        kube = state.kubeconfig()
+        if not kube.contexts:
+            raise InputError(f"no contexts in the kubeconfig ({kube.describe_sources()})",
+                             hint="pass --context and --data-planes")
+        control_plane = control_plane or kube.current_context or kube.context_names[0]
+        if data_planes is None:
+            data_planes = [c for c in kube.context_names if c != control_plane] or [control_plane]
+    text = topo.starter(control_plane, data_planes, east_west=east_west, north_south=north_south)
+    if stdout:
+        state.out.raw(text)
+        return
+    path = Path(state.config_path or topo.DEFAULT_FILE)
+    if path.exists() and not force:
+        raise InputError(f"{path} already exists", hint="pass --force to overwrite it, or --stdout to print")
+    write_private(path, text)
+    state.out.success(f"wrote {path}: control plane {control_plane}, data planes {', '.join(data_planes)}")
+    state.out.info("next: review it, then `kbmc validate`")
+
+
+def validate(ctx: typer.Context) -> None:
+    """Check the topology file without touching any cluster; every problem is listed with its field path."""
+    state = state_of(ctx)
+    path = state.config_path or topo.DEFAULT_FILE
+    if not os.path.exists(path):
+        raise InputError(f"topology file {path} does not exist", hint="create one with `kbmc init`")
+    try:
+        t = topo.load(path)
+    except ValidationError as exc:
+        for problem in exc.problems:
+            state.out.error(f"{path}: {problem}")
+        raise InputError(f"{path}: {len(exc.problems)} problem(s) found; nothing was changed") from None
+    for note in t.notes:
+        state.out.info(f"note: {note}")
+    summary = {
+        "file": path,
+        "valid": True,
+        "controlPlane": t.control_plane.context,
+        "dataPlanes": t.data_plane_contexts,
+        "disabled": t.disabled_contexts,
+        "network": {"eastWest": t.network.east_west, "northSouth": t.network.north_south},
+        "notes": t.notes,
+    }
+    if state.out.machine:
+        state.out.data(summary)
+    else:
+        state.out.success(f"{path} is valid: control plane {t.control_plane.context}, "
+                          f"{len(t.data_planes)} data plane(s), east-west {t.network.east_west}, "
+                          f"north-south {t.network.north_south}")

@@ -1,0 +1,196 @@
+"""One Kubernetes client per context, built explicitly from a kubeconfig.
+
+Nothing here touches the official client's global configuration
+(`load_kube_config()`): each context gets its own `Configuration` and
+`ApiClient`, so several clusters can be driven at once from one process.
+
+`KubeClient` is a thin JSON-over-REST layer on top of the official client's
+transport (TLS, auth, token refresh): kbmc handles manifests as plain dicts,
+typed and custom resources alike.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from kbmc.errors import InputError, OperationError
+from kbmc.kubeconfig import KubeConfig
+
+if TYPE_CHECKING:  # importing the official client costs ~0.3 s: only when a cluster is used
+    from kubernetes.client import ApiClient
+
+# (connect, read) seconds for one request: a dead cluster must not hang a command.
+REQUEST_TIMEOUT = (5.0, 30.0)
+
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+
+
+class ApiError(OperationError):
+    """The API server answered with an error status (or could not be reached: status 0)."""
+
+    def __init__(self, context: str, method: str, path: str, status: int, reason: str, body: dict[str, Any]):
+        self.context = context
+        self.status = status
+        self.reason = reason
+        self.body = body
+        message = body.get("message") if isinstance(body, dict) else None
+        super().__init__(f"{context}: {method} {path}: {status} {reason}" + (f": {message}" if message else ""))
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+    @property
+    def unreachable(self) -> bool:
+        return self.status == 0
+
+
+@dataclass
+class KubeClient:
+    """JSON requests against one context's API server."""
+
+    context: str
+    api: ApiClient
+
+    @property
+    def server(self) -> str:
+        return str(self.api.configuration.host)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: dict[str, Any] | None = None,
+        content_type: str = "application/json",
+        timeout: tuple[float, float] | float = REQUEST_TIMEOUT,
+    ) -> Any:
+        params = [(k, v) for k, v in (query or {}).items() if v is not None]
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        if content_type == APPLY_PATCH and not isinstance(body, str):
+            body = json.dumps(body)  # JSON is YAML; the REST layer only serializes json content types
+        try:
+            method_, url, headers, body_, _ = self.api.param_serialize(
+                method, path, query_params=params, header_params=headers, body=body, auth_settings=["BearerToken"]
+            )
+            response = self.api.call_api(method_, url, header_params=headers, body=body_, _request_timeout=timeout)
+            response.read()
+        except Exception as exc:  # noqa: BLE001 - transport errors come in many types
+            raise ApiError(self.context, method, path, 0, f"unreachable ({_short(exc)})", {}) from None
+        raw = response.data or b""
+        try:
+            data = json.loads(raw) if raw else {}
+        except ValueError:
+            data = {"message": raw[:200].decode(errors="replace")}
+        if not 200 <= response.status < 300:
+            raise ApiError(self.context, method, path, response.status, response.reason or "", data)
+        return data
+
+    # -- conveniences over request(); `path` is an object or collection URL --------------------
+
+    def get(self, path: str, **query: Any) -> Any:
+        return self.request("GET", path, query=query)
+
+    def get_or_none(self, path: str) -> Any:
+        try:
+            return self.get(path)
+        except ApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+
+    def create(self, path: str, body: Any, *, dry_run: bool = False) -> Any:
+        query = {"dryRun": "All" if dry_run else None, "fieldValidation": "Strict"}
+        return self.request("POST", path, body=body, query=query)
+
+    def replace(self, path: str, body: Any, *, dry_run: bool = False) -> Any:
+        query = {"dryRun": "All" if dry_run else None, "fieldValidation": "Strict"}
+        return self.request("PUT", path, body=body, query=query)
+
+    def patch(self, path: str, body: Any, *, content_type: str = MERGE_PATCH, dry_run: bool = False) -> Any:
+        return self.request("PATCH", path, body=body, content_type=content_type, query={"dryRun": "All" if dry_run else None})
+
+    def delete(self, path: str, *, missing_ok: bool = True, propagation: str | None = "Background") -> Any:
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation} if propagation else None
+        try:
+            return self.request("DELETE", path, body=body)
+        except ApiError as exc:
+            if missing_ok and exc.not_found:
+                return None
+            raise
+
+    def version(self) -> dict[str, Any]:
+        return dict(self.get("/version"))
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    # urllib3 wraps the real cause deep inside; its last clause is the useful one.
+    if "Caused by" in text:
+        text = text.split("Caused by", 1)[1].strip(" (:)")
+    return text[:200]
+
+
+def resource_path(api_version: str, plural: str, namespace: str | None = None, name: str | None = None) -> str:
+    """The REST path of a collection or an object: ('v1','secrets','ns','x') -> /api/v1/namespaces/ns/secrets/x."""
+    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    parts = [prefix]
+    if namespace:
+        parts.append(f"namespaces/{quote(namespace, safe='')}")
+    parts.append(plural)
+    if name:
+        parts.append(quote(name, safe=""))
+    return "/".join(parts)
+
+
+class ClientRegistry:
+    """Builds and caches one `KubeClient` per context of one kubeconfig."""
+
+    def __init__(self, kubeconfig: KubeConfig, *, retries: int = 0) -> None:
+        self._kubeconfig = kubeconfig
+        self._retries = retries
+        self._clients: dict[str, KubeClient] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def kubeconfig(self) -> KubeConfig:
+        return self._kubeconfig
+
+    def for_context(self, context: str) -> KubeClient:
+        with self._lock:
+            if context not in self._clients:
+                self._clients[context] = KubeClient(context, self._build(context))
+            return self._clients[context]
+
+    def _build(self, context: str) -> ApiClient:
+        from kubernetes import client as k8s_client
+        from kubernetes import config as k8s_config
+
+        self._kubeconfig.context(context)  # a clear error for an unknown context
+        doc = self._kubeconfig.minimal([context], inline=False, current_context=context)
+        configuration = k8s_client.Configuration()
+        try:
+            k8s_config.load_kube_config_from_dict(
+                doc, context=context, client_configuration=configuration, persist_config=False
+            )
+        except Exception as exc:  # noqa: BLE001 - the loader raises assorted types
+            raise InputError(f"context {context!r}: cannot load credentials: {_short(exc)}") from None
+        configuration.retries = self._retries
+        return k8s_client.ApiClient(configuration)
+
+    def close(self) -> None:
+        with self._lock:
+            for c in self._clients.values():
+                c.api.close()
+            self._clients.clear()

@@ -1,0 +1,109 @@
+"""The one module that writes to the terminal.
+
+Contract: stdout carries only data a program can parse (JSON, YAML, manifests)
+or that the user asked for by name; everything for humans (tables, progress,
+notes, warnings, errors) goes to stderr through rich. So `kbmc ... -o json | jq`
+and `kbmc cluster create etcd | kubectl apply -f -` always work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+FORMATS = ("table", "json", "yaml")
+
+
+@dataclass
+class Output:
+    fmt: str = "table"
+    no_color: bool = False
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        self._console: Any = None
+
+    # -- stderr, for humans ----------------------------------------------------------------------
+
+    @property
+    def console(self) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            no_color = self.no_color or bool(os.environ.get("NO_COLOR"))
+            self._console = Console(stderr=True, no_color=no_color, highlight=False, soft_wrap=True)
+        return self._console
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            self.console.print(message, markup=False)
+
+    def success(self, message: str) -> None:
+        if not self.quiet:
+            self.console.print(f"[green]✓[/green] {_escape(message)}")
+
+    def warn(self, message: str) -> None:
+        self.console.print(f"[yellow]warning:[/yellow] {_escape(message)}")
+
+    def error(self, message: str) -> None:
+        self.console.print(f"[red]error:[/red] {_escape(message)}")
+
+    def table(self, title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+              styles: Sequence[str | None] | None = None) -> None:
+        from rich.table import Table
+
+        table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+        for col in columns:
+            table.add_column(col)
+        for i, row in enumerate(rows):
+            style = styles[i] if styles else None
+            table.add_row(*[_escape("" if c is None else str(c)) for c in row], style=style)
+        self.console.print(table)
+
+    @contextmanager
+    def progress(self, description: str, total: int | None = None) -> Iterator[Any]:
+        """A spinner/bar on stderr while long work runs; yields an `advance(text)` callable."""
+        if self.quiet or not self.console.is_terminal:
+            yield lambda text=None: None
+            return
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                      console=self.console, transient=True) as prog:
+            task = prog.add_task(description, total=total)
+
+            def advance(text: str | None = None) -> None:
+                prog.update(task, advance=1, description=text or description)
+
+            yield advance
+
+    # -- stdout, for programs ------------------------------------------------------------------------
+
+    @property
+    def machine(self) -> bool:
+        return self.fmt in ("json", "yaml")
+
+    def data(self, payload: Any) -> None:
+        """Write `payload` to stdout in the chosen machine format (YAML for `table`)."""
+        if self.fmt == "json":
+            text = json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n"
+        else:
+            from kbmc.yamlio import dump_yaml
+
+            text = dump_yaml(payload)
+        self.raw(text)
+
+    def raw(self, text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

@@ -1,0 +1,46 @@
+"""Jinja2 templates from the top-level `templates/` folder, shipped inside the wheel.
+
+An installed wheel carries them as `kbmc/templates/` (see pyproject.toml); a
+checkout or editable install finds them at the project root.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from kbmc.errors import KbmcError
+
+
+def templates_dir() -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if candidate.is_dir():
+            return candidate
+    raise KbmcError(f"kbmc's templates are missing (looked in {here / 'templates'}); reinstall kbmc")
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Any:
+    import jinja2  # only commands that render pay for it
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - YAML, not HTML
+    )
+    import json
+
+    env.filters["tojson"] = lambda value: json.dumps(value, ensure_ascii=False)
+    return env
+
+
+def render(name: str, **values: Any) -> str:
+    import jinja2
+
+    try:
+        return str(_environment().get_template(name).render(**values))
+    except jinja2.UndefinedError as exc:
+        raise KbmcError(f"template {name}: {exc.message}") from None

@@ -1,0 +1,48 @@
+"""The one wait helper: poll until done, and on timeout say what was last seen."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kbmc.errors import WaitTimeout
+
+
+@dataclass
+class Poll:
+    done: bool
+    reason: str | None = None
+
+
+def wait_for(
+    what: str,
+    check: Callable[[], Poll],
+    *,
+    timeout: float,
+    interval: float = 1.0,
+    on_progress: Callable[[str | None], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Poll:
+    """Call `check` until it reports done; raise WaitTimeout carrying the last reason.
+
+    An exception from `check` counts as "not yet" with the exception as the reason,
+    so a briefly unreachable server does not end the wait early.
+    """
+    deadline = clock() + timeout
+    last: str | None = None
+    while True:
+        try:
+            poll = check()
+        except Exception as exc:  # noqa: BLE001 - recorded as the reason, retried
+            poll = Poll(False, str(exc))
+        if poll.done:
+            return poll
+        if poll.reason != last and on_progress is not None:
+            on_progress(poll.reason)
+        last = poll.reason or last
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise WaitTimeout(what, timeout, last)
+        sleep(min(interval, remaining))
