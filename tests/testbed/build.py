@@ -1,0 +1,67 @@
+"""Build (once) and find the test bed's binaries: kube-apiserver, kube-controller-manager, etcd.
+
+The pinned Kubernetes release is the `k8s.io/kubernetes` requirement in
+gobuild/go.mod: the one place it is written. Binaries are cached outside the
+repo, under $KBMC_TESTBED_CACHE (default ~/.cache/kbmc-testbed)/<version>/,
+and rebuilt only when missing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+GOBUILD = Path(__file__).resolve().parent / "gobuild"
+BINARIES = ("kube-apiserver", "kube-controller-manager", "etcd")
+_PACKAGES = ("k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager", "./etcd")
+
+
+class BuildUnavailable(RuntimeError):
+    """Go is not installed and no cached binaries exist."""
+
+
+def pinned_versions() -> dict[str, str]:
+    text = (GOBUILD / "go.mod").read_text()
+    k8s = re.search(r"^\s*k8s\.io/kubernetes (v\S+)", text, re.M)
+    etcd = re.search(r"^\s*go\.etcd\.io/etcd/server/v3 (v\S+)", text, re.M)
+    assert k8s and etcd, "gobuild/go.mod must require k8s.io/kubernetes and go.etcd.io/etcd/server/v3"
+    return {"kubernetes": k8s.group(1), "etcd": etcd.group(1)}
+
+
+def cache_dir() -> Path:
+    root = Path(os.environ.get("KBMC_TESTBED_CACHE", Path.home() / ".cache" / "kbmc-testbed"))
+    return root / pinned_versions()["kubernetes"]
+
+
+def ensure_binaries(log: bool = True) -> Path:
+    """The directory holding all three binaries, building them first if any is missing."""
+    target = cache_dir()
+    if all((target / b).is_file() for b in BINARIES):
+        return target
+    go = shutil.which("go")
+    if go is None:
+        raise BuildUnavailable("Go is not installed and the test bed's binaries are not cached in " + str(target))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="build-", dir=target.parent))
+    if log:
+        print(f"testbed: building {', '.join(BINARIES)} {pinned_versions()} into {target} "
+              "(first time only; several minutes)", file=sys.stderr, flush=True)
+    env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod -buildvcs=false")
+    try:
+        subprocess.run([go, "build", "-trimpath", "-ldflags=-s -w", "-o", str(tmp) + "/", *_PACKAGES],
+                       cwd=GOBUILD, env=env, check=True)
+        target.mkdir(exist_ok=True)
+        for b in BINARIES:
+            os.replace(tmp / b, target / b)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+if __name__ == "__main__":
+    print(ensure_binaries())
