@@ -112,9 +112,9 @@ _register_groups()
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turn every error into one line on stderr and an exit code."""
     try:
-        import click
-    except ImportError:  # typer >= 0.22 vendors click
-        from typer import _click as click  # type: ignore[no-redef]
+        from click.exceptions import ClickException, UsageError
+    except ImportError:  # typer >= 0.22 vendors click and no longer installs it
+        from typer._click.exceptions import ClickException, UsageError  # type: ignore[no-redef]
 
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     debug = "--debug" in args
@@ -122,13 +122,13 @@ def main(argv: list[str] | None = None) -> None:
     try:
         result = app(args=args, prog_name="kbmc", standalone_mode=False)
         code = result if isinstance(result, int) else 0
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         code = exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         code = EXIT_INTERRUPTED
-    except click.ClickException as exc:
+    except ClickException as exc:
         exc.show()
-        code = EXIT_INPUT if isinstance(exc, click.UsageError) else exc.exit_code
+        code = EXIT_INPUT if isinstance(exc, UsageError) else exc.exit_code
     except KbmcError as exc:
         if debug:
             import traceback

@@ -38,6 +38,15 @@ def cache_dir() -> Path:
     return root / pinned_versions()["kubernetes"]
 
 
+def _version_ldflags() -> str:
+    """Stamp the release into the binaries, so /version reports it (a plain `go build` says v0.0.0)."""
+    version = pinned_versions()["kubernetes"]
+    major, minor = version.lstrip("v").split(".")[:2]
+    pkg = "k8s.io/component-base/version"
+    return (f"-s -w -X {pkg}.gitVersion={version} -X {pkg}.gitMajor={major} -X {pkg}.gitMinor={minor} "
+            f"-X {pkg}.gitTreeState=clean")
+
+
 def ensure_binaries(log: bool = True) -> Path:
     """The directory holding all three binaries, building them first if any is missing."""
     target = cache_dir()
@@ -53,7 +62,7 @@ def ensure_binaries(log: bool = True) -> Path:
               "(first time only; several minutes)", file=sys.stderr, flush=True)
     env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod -buildvcs=false")
     try:
-        subprocess.run([go, "build", "-trimpath", "-ldflags=-s -w", "-o", str(tmp) + "/", *_PACKAGES],
+        subprocess.run([go, "build", "-trimpath", f"-ldflags={_version_ldflags()}", "-o", str(tmp) + "/", *_PACKAGES],
                        cwd=GOBUILD, env=env, check=True)
         target.mkdir(exist_ok=True)
         for b in BINARIES:

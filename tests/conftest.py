@@ -1,0 +1,167 @@
+"""Shared fixtures: the real multi-cluster test bed, kbmc runs, stand-ins for external CLIs."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from kbmc import kubeconfig as kc
+from kbmc.clients import ClientRegistry, KubeClient, resource_path
+from tests.testbed.bed import TestBed
+from tests.testbed.build import BuildUnavailable, ensure_binaries
+
+# CI sets this so that a missing Go toolchain fails the run instead of skipping the bed tests.
+REQUIRE_BED = "KBMC_REQUIRE_BED"
+# Reuse a bed started by hand (`python -m tests.testbed up`) instead of starting one.
+REUSE_BED = "KBMC_TESTBED_REUSE"
+
+
+@pytest.fixture(scope="session")
+def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestBed]:
+    if os.environ.get(REUSE_BED):
+        from tests.testbed.__main__ import default_root
+
+        running = TestBed.attach(default_root())
+        if running is None:
+            pytest.fail(f"{REUSE_BED} is set but no test bed is running; start one with `python -m tests.testbed up`")
+        yield running
+        return
+    try:
+        ensure_binaries()
+    except BuildUnavailable as exc:
+        if os.environ.get(REQUIRE_BED):
+            pytest.fail(f"the test bed is required ({REQUIRE_BED}) but cannot be built: {exc}")
+        pytest.skip(f"test bed unavailable: {exc}")
+    root = tmp_path_factory.mktemp("bed")
+    bed = TestBed.start(root, data_planes=3)
+    try:
+        yield bed
+    finally:
+        bed.stop()
+
+
+@pytest.fixture(scope="session")
+def bed_kubeconfig(bed: TestBed) -> kc.KubeConfig:
+    return kc.load(str(bed.kubeconfig_path))
+
+
+@pytest.fixture(scope="session")
+def registry(bed_kubeconfig: kc.KubeConfig) -> Iterator[ClientRegistry]:
+    reg = ClientRegistry(bed_kubeconfig)
+    yield reg
+    reg.close()
+
+
+@pytest.fixture
+def make_namespace(bed: TestBed, registry: ClientRegistry) -> Iterator[Callable[..., str]]:
+    """Create a fresh namespace in the given clusters; every one is deleted after the test."""
+    made: list[tuple[str, str]] = []
+
+    def make(*contexts: str, name: str | None = None) -> str:
+        ns = name or f"t-{secrets.token_hex(4)}"
+        for ctx in contexts:
+            registry.for_context(ctx).create(resource_path("v1", "namespaces"),
+                                             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+            made.append((ctx, ns))
+        return ns
+
+    yield make
+    for ctx, ns in made:
+        try:
+            registry.for_context(ctx).delete(resource_path("v1", "namespaces", name=ns))
+        except Exception:  # noqa: S110 - best-effort clean-up; the cluster may have been stopped by the test
+            pass
+
+
+@pytest.fixture
+def unique_name() -> Callable[[str], str]:
+    return lambda prefix: f"{prefix}-{secrets.token_hex(3)}"
+
+
+# ---- running kbmc ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture
+def kbmc(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+         tmp_path: Path) -> Callable[..., Result]:
+    """Run kbmc's real entry point in-process; returns exit code, stdout and stderr."""
+    from kbmc.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    def run(*args: str, kubeconfig: str | Path | None = None, env: dict[str, str] | None = None) -> Result:
+        if kubeconfig is not None:
+            monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return run
+
+
+@pytest.fixture
+def no_kubeconfig(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No kubeconfig anywhere: KUBECONFIG unset and HOME empty."""
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+
+
+def client(registry: ClientRegistry, context: str) -> KubeClient:
+    return registry.for_context(context)
+
+
+# ---- stand-ins for external CLIs ----------------------------------------------------------------------
+
+STANDINS = Path(__file__).resolve().parent / "standins"
+
+
+@pytest.fixture
+def standins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[dict[str, object]]]:
+    """Put recording stand-ins for cilium, kbcli and helm first on PATH; returns a reader of their calls."""
+    import json
+
+    bindir = tmp_path / "standin-bin"
+    bindir.mkdir()
+    log = tmp_path / "standin-calls.jsonl"
+    for tool in ("cilium", "kbcli", "helm"):
+        exe = bindir / tool
+        exe.write_text(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(STANDINS)!r})\n"
+                       f"import standin\nsys.exit(standin.main({tool!r}, sys.argv[1:]))\n")
+        exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("KBMC_STANDIN_LOG", str(log))
+
+    def calls() -> list[dict[str, object]]:
+        if not log.exists():
+            return []
+        return [json.loads(line) for line in log.read_text().splitlines() if line]
+
+    return calls

@@ -1,0 +1,115 @@
+"""The core seams: fan-out, the wait helper, the external-command runner, global-option hoisting."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from kbmc.cli.main import hoist_global_options
+from kbmc.errors import CommandError, InputError, OperationError, WaitTimeout
+from kbmc.fanout import fan_out
+from kbmc.runner import ShRunner
+from kbmc.wait import Poll, wait_for
+
+
+def test_fan_out_runs_concurrently_and_keeps_every_result() -> None:
+    barrier = threading.Barrier(3, timeout=5)
+
+    def op(ctx: str) -> str:
+        barrier.wait()  # deadlocks (and times out) unless all three run at once
+        if ctx == "k8s-2":
+            raise OperationError("k8s-2 is down")
+        return ctx.upper()
+
+    results = fan_out(["k8s-1", "k8s-2", "k8s-3"], op)
+    assert [r.context for r in results] == ["k8s-1", "k8s-2", "k8s-3"]
+    assert [r.value for r in results] == ["K8S-1", None, "K8S-3"]
+    assert results[1].error == "k8s-2 is down" and not results[1].ok
+
+
+def test_fan_out_reports_unexpected_exceptions_per_context() -> None:
+    results = fan_out(["a", "b"], lambda c: 1 / (c == "a"))
+    assert results[0].ok and not results[1].ok
+    assert "ZeroDivisionError" in (results[1].error or "")
+
+
+def test_wait_timeout_carries_the_last_reason() -> None:
+    now = [0.0]
+    reasons = iter(["Creating", "Pending: no nodes", "Pending: no nodes"] + ["Pending: no nodes"] * 50)
+
+    def check() -> Poll:
+        return Poll(False, next(reasons))
+
+    with pytest.raises(WaitTimeout, match=r"after 5s waiting for etcd to be Running: last seen: Pending: no nodes"):
+        wait_for("etcd to be Running", check, timeout=5, interval=1,
+                 clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+
+
+def test_wait_treats_exceptions_as_not_yet_and_returns_when_done() -> None:
+    calls = iter([RuntimeError("connection refused"), Poll(True, "Running")])
+
+    def check() -> Poll:
+        item = next(calls)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    seen: list[str | None] = []
+    assert wait_for("x", check, timeout=5, interval=0, on_progress=seen.append).reason == "Running"
+    assert seen == ["connection refused"]
+
+
+def test_runner_passes_the_context_and_records_the_call(standins) -> None:  # type: ignore[no-untyped-def]
+    ShRunner().run("cilium", ["clustermesh", "status", "--wait"], context="k8s-2")
+    ShRunner().run("helm", ["status", "kubeblocks", "-n", "kb-system"], context="cp")
+    calls = standins()
+    assert [(c["tool"], c["command"], c["context"]) for c in calls] == [
+        ("cilium", ["clustermesh", "status"], "k8s-2"),
+        ("helm", ["status"], "cp"),  # helm names it --kube-context
+    ]
+
+
+def test_runner_failure_carries_command_and_stderr_tail(standins, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("KBMC_STANDIN_FAIL", "kbcli:3:line one\nError: release kubeblocks failed")
+    with pytest.raises(CommandError) as info:
+        ShRunner().run("kbcli", ["kubeblocks", "status"], context="cp")
+    assert info.value.returncode == 3
+    assert "kbcli kubeblocks status --context cp" in str(info.value)
+    assert "Error: release kubeblocks failed" in str(info.value)
+
+
+def test_standin_rejects_the_runbooks_em_dash_flags(standins) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(CommandError, match="em dash"):
+        ShRunner().run("cilium", ["clustermesh", "status", "\u2014wait"], context="k8s-1")
+
+
+def test_runner_missing_tool_is_an_input_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(InputError, match="kbcli is not installed"):
+        ShRunner().run("kbcli", ["version"], context=None)
+
+
+def test_global_options_may_follow_the_subcommand() -> None:
+    argv = ["env", "prepare", "--context", "cp", "--data-planes=k8s-1,k8s-2", "-ojson", "--dry-run", "--debug"]
+    assert hoist_global_options(argv) == [
+        "--context", "cp", "--data-planes=k8s-1,k8s-2", "-ojson", "--debug", "env", "prepare", "--dry-run"]
+    assert hoist_global_options(["cluster", "--", "--context"]) == ["cluster", "--", "--context"]
+
+
+def test_fan_out_is_bounded() -> None:
+    running = []
+    peak = [0]
+    lock = threading.Lock()
+
+    def op(ctx: str) -> None:
+        with lock:
+            running.append(ctx)
+            peak[0] = max(peak[0], len(running))
+        time.sleep(0.02)
+        with lock:
+            running.remove(ctx)
+
+    fan_out([f"c{i}" for i in range(10)], op, workers=3)
+    assert peak[0] == 3
