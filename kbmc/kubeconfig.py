@@ -13,6 +13,7 @@ import base64
 import copy
 import ipaddress
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,12 +166,11 @@ def _read_referenced(path: str, context: str, what: str) -> bytes:
         ) from None
 
 
-def default_paths(explicit: str | None, env: dict[str, str] | None = None) -> list[str]:
+def default_paths(explicit: str | None, env: Mapping[str, str] | None = None) -> list[str]:
     """The kubeconfig files kubectl would read, in precedence order."""
-    env = os.environ if env is None else env
     if explicit:
         return [explicit]
-    listed = env.get("KUBECONFIG", "")
+    listed = (os.environ if env is None else env).get("KUBECONFIG", "")
     if listed:
         # kubectl drops empty entries and duplicates, keeping the first.
         seen: list[str] = []
@@ -181,7 +181,7 @@ def default_paths(explicit: str | None, env: dict[str, str] | None = None) -> li
     return [str(Path.home() / ".kube" / "config")]
 
 
-def load(explicit: str | None = None, env: dict[str, str] | None = None) -> KubeConfig:
+def load(explicit: str | None = None, env: Mapping[str, str] | None = None) -> KubeConfig:
     """Load and merge the kubeconfig files kubectl would use."""
     paths = default_paths(explicit, env)
     merged = KubeConfig()

@@ -86,15 +86,16 @@ class Topology:
 
 # ---- schema ------------------------------------------------------------------------------------
 # Each mapping lists its allowed keys: value = (type, required).
-_TOP = {"apiVersion": (str, True), "kind": (str, True), "controlPlane": (dict, True),
+Schema = dict[str, tuple[type, bool]]
+_TOP: Schema = {"apiVersion": (str, True), "kind": (str, True), "controlPlane": (dict, True),
         "dataPlanes": (list, True), "network": (dict, False)}
-_CP = {"context": (str, True), "namespace": (str, False), "release": (str, False),
+_CP: Schema = {"context": (str, True), "namespace": (str, False), "release": (str, False),
        "version": (str, False), "kubeconfigSecret": (str, False)}
-_DP = {"context": (str, True), "enabled": (bool, False), "cilium": (dict, False), "metallb": (dict, False)}
-_CILIUM = {"clusterName": (str, True), "clusterID": (int, True), "podCIDR": (str, True)}
-_METALLB = {"addresses": (list, True)}
-_NET = {"eastWest": (str, False), "northSouth": (str, False), "cilium": (dict, False)}
-_NET_CILIUM = {"maxConnectedClusters": (int, False)}
+_DP: Schema = {"context": (str, True), "enabled": (bool, False), "cilium": (dict, False), "metallb": (dict, False)}
+_CILIUM: Schema = {"clusterName": (str, True), "clusterID": (int, True), "podCIDR": (str, True)}
+_METALLB: Schema = {"addresses": (list, True)}
+_NET: Schema = {"eastWest": (str, False), "northSouth": (str, False), "cilium": (dict, False)}
+_NET_CILIUM: Schema = {"maxConnectedClusters": (int, False)}
 
 
 class _Collector:
@@ -104,7 +105,7 @@ class _Collector:
     def add(self, path: str, message: str) -> None:
         self.problems.append(f"{path}: {message}")
 
-    def mapping(self, value: Any, path: str, schema: dict[str, tuple[type, bool]]) -> dict[str, Any]:
+    def mapping(self, value: Any, path: str, schema: Schema) -> dict[str, Any]:
         """Check keys and value types; return only the well-typed entries."""
         if not isinstance(value, dict):
             self.add(path, f"expected a mapping, got {_type_name(value)}")

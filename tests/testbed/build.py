@@ -8,6 +8,7 @@ and rebuilt only when missing.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -52,10 +53,19 @@ def ensure_binaries(log: bool = True) -> Path:
     target = cache_dir()
     if all((target / b).is_file() for b in BINARIES):
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Several processes (pytest workers, a hand-started bed) may ask at once: build once.
+    with open(target.parent / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if all((target / b).is_file() for b in BINARIES):
+            return target
+        return _build(target, log)
+
+
+def _build(target: Path, log: bool) -> Path:
     go = shutil.which("go")
     if go is None:
         raise BuildUnavailable("Go is not installed and the test bed's binaries are not cached in " + str(target))
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="build-", dir=target.parent))
     if log:
         print(f"testbed: building {', '.join(BINARIES)} {pinned_versions()} into {target} "
