@@ -9,7 +9,7 @@ import typer
 
 from kbmc import __version__
 from kbmc.cli.state import Globals, split_contexts, state_of
-from kbmc.errors import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, InputError, KbmcError
+from kbmc.errors import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, InputError, KbmcError, ValidationError
 from kbmc.output import FORMATS, Output
 
 app = typer.Typer(
@@ -134,7 +134,11 @@ def main(argv: list[str] | None = None) -> None:
             import traceback
 
             traceback.print_exc()
-        out.error(str(exc))
+        if isinstance(exc, ValidationError) and len(exc.problems) > 1:
+            for problem in exc.problems:  # one line each, so every problem can be fixed in one go
+                out.error(f"{exc.source}: {problem}")
+        else:
+            out.error(str(exc))
         code = exc.exit_code
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED

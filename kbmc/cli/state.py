@@ -80,6 +80,11 @@ class Globals:
         return self._registry
 
     @property
+    def secret_name(self) -> str:
+        t = self.topology()
+        return t.control_plane.kubeconfig_secret if t else topo.DEFAULT_SECRET
+
+    @property
     def namespace(self) -> str:
         t = self.topology()
         return t.control_plane.namespace if t else topo.DEFAULT_NAMESPACE

@@ -1,0 +1,241 @@
+"""`env prepare`: the Secret holding the data planes' kubeconfig, which the operator mounts.
+
+Runbook step 1: in the control plane, namespace kb-system, a Secret of type
+`kubernetes.kubeconfig` with key `kubeconfig`. The operator loads each context
+from it by explicit path, from inside a pod: so the kubeconfig must be
+self-contained (file references inlined) and must not need anything only the
+user's workstation has (exec plugins, loopback servers).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from kbmc import kubeconfig as kc
+from kbmc.clients import ApiError, ClientRegistry, resource_path
+from kbmc.errors import InputError, OperationError, ValidationError
+from kbmc.validation import dns1123_label, dns1123_subdomain
+from kbmc.yamlio import dump_yaml, load_yaml
+
+SECRET_TYPE = "kubernetes.kubeconfig"
+SECRET_KEY = "kubeconfig"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "kbmc"}
+
+
+@dataclass
+class PrepareParams:
+    control_plane: str
+    data_planes: list[str]
+    namespace: str
+    secret_name: str
+    server_overrides: dict[str, str] = field(default_factory=dict)
+    allow_loopback: bool = False
+    force: bool = False
+    dry_run: bool = False
+
+
+@dataclass
+class PrepareResult:
+    namespace: str
+    name: str
+    action: str  # created | updated | replaced | unchanged
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+    namespace_created: bool
+    secret: dict[str, Any]  # the desired Secret, with real data: redact before showing
+    resource_version: str | None = None
+    dry_run: bool = False
+
+    @property
+    def verb(self) -> str:
+        """The action as said to the user: "created", or "would create" in a dry run."""
+        if not self.dry_run or self.action == "unchanged":
+            return self.action
+        return "would " + self.action[:-1]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "secret": f"{self.namespace}/{self.name}",
+            "action": self.action,
+            "dryRun": self.dry_run,
+            "contextsAdded": self.added,
+            "contextsRemoved": self.removed,
+            "contextsChanged": self.changed,
+            "namespaceCreated": self.namespace_created,
+            "resourceVersion": self.resource_version,
+        }
+
+
+def parse_server_overrides(values: list[str], data_planes: list[str]) -> dict[str, str]:
+    """`--server CONTEXT=URL` values, checked."""
+    overrides: dict[str, str] = {}
+    for value in values:
+        context, sep, url = value.partition("=")
+        if not sep or not context or not url:
+            raise InputError(f"--server {value!r} must be CONTEXT=URL", hint="e.g. --server k8s-1=https://10.0.0.11:6443")
+        if context not in data_planes:
+            raise InputError(f"--server {value!r}: {context!r} is not a data plane ({', '.join(data_planes)})")
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise InputError(f"--server {value!r}: {url!r} is not an http(s) URL with a host")
+        if context in overrides:
+            raise InputError(f"--server names {context!r} twice")
+        overrides[context] = url
+    return overrides
+
+
+def build_kubeconfig(kube: kc.KubeConfig, params: PrepareParams) -> dict[str, Any]:
+    """The kubeconfig to ship, or InputError listing every reason it would not work in a pod."""
+    problems: list[str] = []
+    for name in params.data_planes:
+        try:
+            entry = kube.context(name)
+        except InputError as exc:
+            problems.append(exc.message)
+            continue
+        problems += kc.in_pod_problems(entry, allow_loopback=params.allow_loopback,
+                                       server_override=params.server_overrides.get(name))
+    if problems:
+        raise ValidationError("kubeconfig", problems)
+    # No current-context: the operator names each context explicitly, and nothing
+    # should silently default to one data plane.
+    return kube.minimal(params.data_planes, inline=True, server_overrides=params.server_overrides,
+                        current_context="")
+
+
+def desired_secret(params: PrepareParams, kubeconfig: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": params.secret_name, "namespace": params.namespace, "labels": dict(MANAGED_BY),
+                     "annotations": {"kbmc.io/contexts": ",".join(params.data_planes)}},
+        "type": SECRET_TYPE,
+        "data": {SECRET_KEY: base64.b64encode(dump_yaml(kubeconfig).encode()).decode()},
+    }
+
+
+def check_params(params: PrepareParams) -> None:
+    for what, value, check in (("namespace", params.namespace, dns1123_label),
+                               ("--secret-name", params.secret_name, dns1123_subdomain)):
+        if err := check(value):
+            raise InputError(f"{what}: {err}")
+    if not params.data_planes:
+        raise InputError("no data planes given", hint="pass --data-planes or list them in kbmc.yaml")
+
+
+def prepare(kube: kc.KubeConfig, registry: ClientRegistry, params: PrepareParams) -> PrepareResult:
+    """Create or update the Secret; every input is checked before the control plane is touched."""
+    check_params(params)
+    kube.context(params.control_plane)
+    kubeconfig = build_kubeconfig(kube, params)
+    desired = desired_secret(params, kubeconfig)
+
+    client = registry.for_context(params.control_plane)
+    ns_path = resource_path("v1", "namespaces", name=params.namespace)
+    secret_path = resource_path("v1", "secrets", params.namespace, params.secret_name)
+    namespace_exists = client.get_or_none(ns_path) is not None
+    current = client.get_or_none(secret_path) if namespace_exists else None
+
+    def result(action: str, added: list[str], removed: list[str], changed: list[str], rv: str | None) -> PrepareResult:
+        return PrepareResult(params.namespace, params.secret_name, action, added, removed, changed,
+                             not namespace_exists, desired, rv, params.dry_run)
+
+    if current is None:
+        if not params.dry_run:
+            if not namespace_exists:
+                client.create(resource_path("v1", "namespaces"),
+                              {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": params.namespace}})
+            created = client.create(resource_path("v1", "secrets", params.namespace), desired)
+            return result("created", list(params.data_planes), [], [], created["metadata"]["resourceVersion"])
+        return result("created", list(params.data_planes), [], [], None)
+
+    existing_kubeconfig = _existing_kubeconfig(current, params)
+    if existing_kubeconfig is None:  # another type or no key, and --force given: replace it whole
+        if not params.dry_run:
+            uid = current["metadata"]["uid"]
+            client.request("DELETE", secret_path, body={"kind": "DeleteOptions", "apiVersion": "v1",
+                                                        "preconditions": {"uid": uid}})
+            created = client.create(resource_path("v1", "secrets", params.namespace), desired)
+            return result("replaced", list(params.data_planes), [], [], created["metadata"]["resourceVersion"])
+        return result("replaced", list(params.data_planes), [], [], None)
+
+    added, removed, changed = diff_contexts(existing_kubeconfig, kubeconfig)
+    rv = current["metadata"]["resourceVersion"]
+    same_labels = all((current["metadata"].get("labels") or {}).get(k) == v for k, v in MANAGED_BY.items())
+    if existing_kubeconfig == kubeconfig and same_labels:
+        return PrepareResult(params.namespace, params.secret_name, "unchanged", [], [], [], False, desired, rv)
+    if params.dry_run:
+        return result("updated", added, removed, changed, rv)
+    body = dict(desired)
+    metadata = dict(current["metadata"])
+    metadata["labels"] = {**(metadata.get("labels") or {}), **MANAGED_BY}
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), **desired["metadata"]["annotations"]}
+    body["metadata"] = metadata  # carries resourceVersion: a concurrent change makes this fail, not vanish
+    try:
+        updated = client.replace(secret_path, body)
+    except ApiError as exc:
+        if exc.conflict:
+            raise OperationError(f"Secret {params.namespace}/{params.secret_name} changed while kbmc was updating it; "
+                                 "nothing was overwritten, run the command again") from None
+        raise
+    return result("updated", added, removed, changed, updated["metadata"]["resourceVersion"])
+
+
+def _existing_kubeconfig(current: dict[str, Any], params: PrepareParams) -> dict[str, Any] | None:
+    """The kubeconfig in an existing Secret; refuses a Secret kbmc should not overwrite."""
+    where = f"Secret {params.namespace}/{params.secret_name}"
+    kind = current.get("type")
+    data = current.get("data") or {}
+    problem = None
+    if kind != SECRET_TYPE:
+        problem = f"{where} exists with type {kind!r}, not {SECRET_TYPE!r}"
+    elif SECRET_KEY not in data:
+        problem = f"{where} exists but has no key {SECRET_KEY!r}"
+    if problem:
+        if params.force:
+            return None
+        raise InputError(problem, hint="pass --force to replace it, or choose another --secret-name")
+    try:
+        doc = load_yaml(base64.b64decode(data[SECRET_KEY]).decode(), where)
+    except (ValueError, UnicodeDecodeError):
+        doc = None
+    return doc if isinstance(doc, dict) else {}
+
+
+def diff_contexts(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """Context names added, removed and changed (their cluster or credentials differ) — never the values."""
+    def resolved(doc: dict[str, Any]) -> dict[str, Any]:
+        clusters = {c.get("name"): c.get("cluster") for c in doc.get("clusters") or [] if isinstance(c, dict)}
+        users = {u.get("name"): u.get("user") for u in doc.get("users") or [] if isinstance(u, dict)}
+        out: dict[str, Any] = {}
+        for ctx in doc.get("contexts") or []:
+            if isinstance(ctx, dict) and isinstance(ctx.get("context"), dict):
+                body = ctx["context"]
+                out[str(ctx.get("name"))] = (clusters.get(body.get("cluster")), users.get(body.get("user")),
+                                        body.get("namespace"))
+        return out
+
+    before, after = resolved(old), resolved(new)
+    added = [n for n in after if n not in before]
+    removed = [n for n in before if n not in after]
+    changed = [n for n in after if n in before and before[n] != after[n]]
+    return added, removed, changed
+
+
+def redacted_secret(secret: dict[str, Any]) -> dict[str, Any]:
+    """The Secret as a user may see it: kubeconfig as readable stringData, credentials replaced."""
+    kubeconfig = load_yaml(base64.b64decode(secret["data"][SECRET_KEY]).decode(), "secret")
+    out = {k: v for k, v in secret.items() if k != "data"}
+    out["stringData"] = {SECRET_KEY: dump_yaml(kc.redact(kubeconfig))}
+    return out
+
+
+def revealed_secret(secret: dict[str, Any]) -> dict[str, Any]:
+    """The Secret with its real kubeconfig as stringData (only for --show-secrets)."""
+    out = {k: v for k, v in secret.items() if k != "data"}
+    out["stringData"] = {SECRET_KEY: base64.b64decode(secret["data"][SECRET_KEY]).decode()}
+    return out
