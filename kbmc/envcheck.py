@@ -135,7 +135,6 @@ def check_all(registry: ClientRegistry, control_plane: str, data_planes: list[st
 
 MOUNT_PATH = "/var/run/secrets/kubeblocks.io/multicluster"  # the operator's default multiCluster.mountPath
 JOB_LABEL = "kbmc.io/check"
-DEFAULT_IMAGE = "registry.k8s.io/kubectl:v1.34.4"
 
 
 def container_name(index: int) -> str:

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import base64
 import copy
-import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from kbmc.errors import InputError
-from kbmc.yamlio import YamlError, load_yaml
 
 # kubeconfig fields that name a file, and the inline field each becomes when flattened.
 _FILE_FIELDS = {
@@ -205,6 +202,8 @@ def from_dict(doc: dict[str, Any], source: str = "<memory>") -> KubeConfig:
 
 
 def _read_doc(path: Path) -> dict[str, Any]:
+    from kbmc.yamlio import YamlError, load_yaml  # YAML costs start-up time: only when a file is read
+
     try:
         text = path.read_text()
     except OSError as exc:
@@ -262,6 +261,9 @@ def _absolutize(body: dict[str, Any], kind: str, base: Path | None) -> dict[str,
 
 
 def is_loopback_server(server: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlsplit
+
     host = urlsplit(server).hostname or ""
     if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
         return True

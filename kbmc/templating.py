@@ -6,6 +6,7 @@ checkout or editable install finds them at the project root.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ def _environment() -> Any:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,
+        bytecode_cache=_bytecode_cache(jinja2),
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 - YAML, not HTML
     )
@@ -37,10 +39,24 @@ def _environment() -> Any:
     return env
 
 
-def render(name: str, **values: Any) -> str:
+def _bytecode_cache(jinja2: Any) -> Any:
+    """Compiled templates cached per user (like .pyc files): compiling costs more than all else in a render.
+
+    Jinja keys the cache by template path and checksum, so an edited template is recompiled.
+    No cache when the directory cannot be made private.
+    """
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kbmc" / "templates"
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(root))
+
+
+def render(template: str, **values: Any) -> str:
     import jinja2
 
     try:
-        return str(_environment().get_template(name).render(**values))
+        return str(_environment().get_template(template).render(**values))
     except jinja2.UndefinedError as exc:
-        raise KbmcError(f"template {name}: {exc.message}") from None
+        raise KbmcError(f"template {template}: {exc.message}") from None

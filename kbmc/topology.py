@@ -11,17 +11,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kbmc import defaults
 from kbmc import validation as v
 from kbmc.errors import InputError, ValidationError
 from kbmc.yamlio import YamlError, load_yaml
 
 API_VERSION = "kbmc.io/v1alpha1"
 KIND = "Topology"
-DEFAULT_FILE = "kbmc.yaml"
-DEFAULT_NAMESPACE = "kb-system"
-DEFAULT_RELEASE = "kubeblocks"
-DEFAULT_VERSION = "0.9.0"
-DEFAULT_SECRET = "kb-multi-cluster-kubeconfig"
+DEFAULT_FILE = defaults.TOPOLOGY_FILE
+DEFAULT_NAMESPACE = defaults.NAMESPACE
+DEFAULT_RELEASE = defaults.RELEASE
+DEFAULT_VERSION = defaults.KUBEBLOCKS_VERSION
+DEFAULT_SECRET = defaults.KUBECONFIG_SECRET
 
 EAST_WEST = ("cilium", "cloud-lb", "none")
 NORTH_SOUTH = ("nodeport", "metallb", "cloud-lb")

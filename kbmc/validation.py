@@ -6,11 +6,14 @@ every problem before reporting.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+if TYPE_CHECKING:  # ipaddress is imported by the network checks only: rendering must start fast
+    import ipaddress
+
+    IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -54,6 +57,8 @@ def label_value(value: str) -> str | None:
 
 
 def parse_cidr(value: object) -> tuple[IPNetwork | None, str | None]:
+    import ipaddress
+
     if not isinstance(value, str):
         return None, f"expected a CIDR string like 10.1.0.0/16, got {value!r}"
     if "/" not in value:
@@ -69,6 +74,8 @@ def parse_cidr(value: object) -> tuple[IPNetwork | None, str | None]:
 
 def parse_address_range(value: object) -> tuple[list[IPNetwork] | None, str | None]:
     """A MetalLB address entry: a CIDR or `first-last`; returned as covering networks."""
+    import ipaddress
+
     if isinstance(value, str) and "-" in value and "/" not in value:
         first_s, _, last_s = value.partition("-")
         try:

@@ -6,13 +6,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kbmc.errors import WaitTimeout
+from kbmc.errors import OperationError, WaitTimeout
 
 
 @dataclass
 class Poll:
     done: bool
     reason: str | None = None
+    failed: bool = False  # a terminal failure: stop waiting at once
 
 
 def wait_for(
@@ -39,6 +40,8 @@ def wait_for(
             poll = Poll(False, str(exc))
         if poll.done:
             return poll
+        if poll.failed:
+            raise OperationError(f"gave up waiting for {what}: {poll.reason}")
         if poll.reason != last and on_progress is not None:
             on_progress(poll.reason)
         last = poll.reason or last

@@ -1,16 +1,18 @@
 """`kbmc env`: the data-plane kubeconfig Secret and the reachability preflight."""
 
-from __future__ import annotations
-
 from typing import Annotated, Optional
 
 import typer
 
-from kbmc import envcheck, secret
+from kbmc import defaults
 from kbmc.cli.state import state_of
 from kbmc.errors import EXIT_FAILED, InputError
 
 app = typer.Typer(help="The data-plane kubeconfig Secret and the reachability preflight.", no_args_is_help=True)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="env")
 
 
 @app.command("prepare")
@@ -35,6 +37,8 @@ def prepare(
     The kubeconfig holds exactly the data-plane contexts, with certificate files inlined;
     credentials that cannot work from inside a pod are refused before anything is written.
     """
+    from kbmc import secret
+
     state = state_of(ctx)
     params = secret.PrepareParams(
         control_plane=state.control_plane(),
@@ -77,10 +81,12 @@ def check(
                                                        show_default=False)] = None,
     namespace: Annotated[Optional[str], typer.Option("--namespace", "-n", show_default=False,
                                                      help="Namespace of the Secret and the Job.")] = None,
-    image: Annotated[str, typer.Option(help="Image with kubectl for the --in-cluster Job.")] = envcheck.DEFAULT_IMAGE,
+    image: Annotated[str, typer.Option(help="Image with kubectl for the --in-cluster Job.")] = defaults.CHECK_IMAGE,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the --in-cluster Job.")] = 120.0,
 ) -> None:
     """Preflight: every cluster reachable, authenticated, and allowed what the operator needs (runbook step 1)."""
+    from kbmc import envcheck
+
     state = state_of(ctx)
     control_plane = state.control_plane()
     data_planes = state.data_plane_contexts()

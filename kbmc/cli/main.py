@@ -1,7 +1,6 @@
 """The typer application: global options, command groups, and the one place errors become exit codes."""
 
-from __future__ import annotations
-
+import os
 import sys
 from typing import Annotated, Optional
 
@@ -98,25 +97,54 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     return front + rest
 
 
-def _register_groups() -> None:
-    from kbmc.cli import cluster, env, topology
+# Command groups by name. Only the group a command line uses is imported and
+# registered (click's "lazy group" pattern): typer inspects every registered
+# command's signature on each run, and start-up must stay close to kubectl's.
+_GROUPS = {
+    "init": "kbmc.cli.topology",
+    "validate": "kbmc.cli.topology",
+    "env": "kbmc.cli.env",
+    "cluster": "kbmc.cli.cluster",
+}
+_registered: set[str] = set()
 
-    topology.register(app)
-    app.add_typer(env.app, name="env")
-    app.add_typer(cluster.app, name="cluster")
+
+def register_groups(args: list[str] | None = None) -> None:
+    """Register the group named in `args`, or every group (for help, completion, or an unknown name)."""
+    import importlib
+
+    wanted = _command_word(args or [])
+    modules = [_GROUPS[wanted]] if wanted in _GROUPS else list(dict.fromkeys(_GROUPS.values()))
+    for module_name in modules:
+        if module_name in _registered:
+            continue
+        module = importlib.import_module(module_name)
+        module.register(app)
+        _registered.add(module_name)
 
 
-_register_groups()
+def _command_word(args: list[str]) -> str | None:
+    """The first word that is not a global option or its value."""
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in _GLOBAL_WITH_VALUE:
+            i += 2
+            continue
+        if arg.startswith("-"):
+            i += 1
+            continue
+        return arg
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turn every error into one line on stderr and an exit code."""
-    try:
-        from click.exceptions import ClickException, UsageError
-    except ImportError:  # typer >= 0.22 vendors click and no longer installs it
-        from typer._click.exceptions import ClickException, UsageError  # type: ignore[no-redef]
+    from click.exceptions import ClickException, UsageError
 
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    # Shell completion asks about any word: give it every group.
+    register_groups(None if any(k.endswith("_COMPLETE") for k in os.environ) else args)
     debug = "--debug" in args
     out = Output(no_color="--no-color" in args)
     try:

@@ -6,15 +6,17 @@ Everything is resolved lazily, so an offline command never reads a kubeconfig.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kbmc import kubeconfig as kc
-from kbmc import topology as topo
+from kbmc import defaults
 from kbmc.errors import InputError
 from kbmc.output import Output
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported when first used: offline commands must start fast
+    from kbmc import kubeconfig as kc
+    from kbmc import topology as topo
     from kbmc.clients import ClientRegistry
 
 
@@ -35,8 +37,12 @@ class Globals:
 
     def topology(self) -> topo.Topology | None:
         if not self._topology_loaded:
-            self._topology = topo.find(self.config_path)
             self._topology_loaded = True
+            if self.config_path is None and not os.path.exists(defaults.TOPOLOGY_FILE):
+                return None  # no file: skip even importing the parser (offline start-up matters)
+            from kbmc import topology as topo
+
+            self._topology = topo.find(self.config_path)
             if self._topology:
                 for note in self._topology.notes:
                     self.out.info(f"note: {note}")
@@ -45,11 +51,13 @@ class Globals:
     def require_topology(self) -> topo.Topology:
         t = self.topology()
         if t is None:
-            raise InputError(f"no topology file ({topo.DEFAULT_FILE} not found)", hint="pass --config or run `kbmc init`")
+            raise InputError(f"no topology file ({defaults.TOPOLOGY_FILE} not found)", hint="pass --config or run `kbmc init`")
         return t
 
     def kubeconfig(self) -> kc.KubeConfig:
         if self._kubeconfig is None:
+            from kbmc import kubeconfig as kc
+
             self._kubeconfig = kc.load(self.kubeconfig_path)
         return self._kubeconfig
 
@@ -82,12 +90,12 @@ class Globals:
     @property
     def secret_name(self) -> str:
         t = self.topology()
-        return t.control_plane.kubeconfig_secret if t else topo.DEFAULT_SECRET
+        return t.control_plane.kubeconfig_secret if t else defaults.KUBECONFIG_SECRET
 
     @property
     def namespace(self) -> str:
         t = self.topology()
-        return t.control_plane.namespace if t else topo.DEFAULT_NAMESPACE
+        return t.control_plane.namespace if t else defaults.NAMESPACE
 
 
 def state_of(ctx: Any) -> Globals:

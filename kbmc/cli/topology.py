@@ -1,17 +1,14 @@
 """`kbmc init` and `kbmc validate`: write and check the topology file."""
 
-from __future__ import annotations
-
 import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from kbmc import topology as topo
+from kbmc import defaults
 from kbmc.cli.state import state_of
 from kbmc.errors import InputError, ValidationError
-from kbmc.files import write_private
 
 
 def register(app: typer.Typer) -> None:
@@ -32,6 +29,9 @@ def init(
     --data-planes (else every other context). Cilium ids, pod CIDRs and MetalLB ranges
     follow the runbook's example: 1..n, 10.1-n.0.0/16, then the next n /16s.
     """
+    from kbmc import topology as topo
+    from kbmc.files import write_private
+
     state = state_of(ctx)
     if east_west not in topo.EAST_WEST:
         raise InputError(f"--east-west {east_west!r} is not one of {', '.join(topo.EAST_WEST)}")
@@ -51,7 +51,7 @@ def init(
     if stdout:
         state.out.raw(text)
         return
-    path = Path(state.config_path or topo.DEFAULT_FILE)
+    path = Path(state.config_path or defaults.TOPOLOGY_FILE)
     if path.exists() and not force:
         raise InputError(f"{path} already exists", hint="pass --force to overwrite it, or --stdout to print")
     write_private(path, text)
@@ -61,8 +61,10 @@ def init(
 
 def validate(ctx: typer.Context) -> None:
     """Check the topology file without touching any cluster; every problem is listed with its field path."""
+    from kbmc import topology as topo
+
     state = state_of(ctx)
-    path = state.config_path or topo.DEFAULT_FILE
+    path = state.config_path or defaults.TOPOLOGY_FILE
     if not os.path.exists(path):
         raise InputError(f"topology file {path} does not exist", hint="create one with `kbmc init`")
     try:

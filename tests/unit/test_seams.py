@@ -113,3 +113,8 @@ def test_fan_out_is_bounded() -> None:
 
     fan_out([f"c{i}" for i in range(10)], op, workers=3)
     assert peak[0] == 3
+
+
+def test_wait_stops_at_a_terminal_failure() -> None:
+    with pytest.raises(OperationError, match="gave up waiting for etcd: Failed: pod crash"):
+        wait_for("etcd", lambda: Poll(False, "Failed: pod crash", failed=True), timeout=60, interval=0)

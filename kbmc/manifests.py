@@ -1,0 +1,199 @@
+"""Rendering KubeBlocks Cluster manifests (runbook step 5): a cross-cluster etcd.
+
+Everything is checked here, offline, before a manifest exists: quantities,
+names, placement, the network/cloud combination and the API version's rules.
+The runbook's first cloud example nests the `peer` service under
+volumeClaimTemplates; the template always renders the corrected structure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kbmc import validation as v
+from kbmc.errors import InputError
+
+APIS = ("v1alpha1", "v1")
+NETWORKS = ("cilium", "cloud-lb", "none")
+CLOUDS = ("aliyun", "volcengine")
+ADDRESS_TYPES = ("intranet", "internet")
+SERVICE_PLACEMENTS = ("mirror", "unique")
+TERMINATION = {"v1alpha1": ("DoNotTerminate", "Halt", "Delete", "WipeOut"), "v1": ("DoNotTerminate", "Delete", "WipeOut")}
+COMPONENT_DEF = {"v1alpha1": "etcd-0.9.0", "v1": "etcd"}
+SERVICE_VERSION_V1 = "3.6.1"
+
+PLACEMENT_ANNOTATION = "apps.kubeblocks.io/multi-cluster-placement"
+SERVICE_PLACEMENT_ANNOTATION = "apps.kubeblocks.io/multi-cluster-service-placement"
+CILIUM_GLOBAL = "service.cilium.io/global"
+ALIYUN_ADDRESS_TYPE = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-address-type"
+VOLCENGINE_SUBNET = "service.beta.kubernetes.io/volcengine-loadbalancer-subnet-id"
+VOLCENGINE_ADDRESS_TYPE = "service.beta.kubernetes.io/volcengine-loadbalancer-address-type"
+VOLCENGINE_ADDRESS = {"internet": "PUBLIC", "intranet": "PRIVATE"}
+
+
+@dataclass
+class EtcdParams:
+    api: str = "v1alpha1"
+    name: str | None = None
+    generate_name: str = "etcd"
+    namespace: str = "default"
+    replicas: int = 3
+    cpu: str = "100m"
+    memory: str = "100M"
+    cpu_limit: str | None = None
+    memory_limit: str | None = None
+    storage: str | None = None  # default: 1Gi self-built, 20Gi cloud
+    storage_class: str | None = None
+    termination_policy: str = "WipeOut"
+    component_def: str | None = None
+    service_version: str | None = None
+    placement: list[str] | None = None  # None: no annotation (the operator picks)
+    network: str = "cilium"
+    clouds: list[str] = field(default_factory=list)
+    address_type: str | None = None
+    subnet_id: str | None = None
+    service_placement: str | None = None
+    pod_service: bool = True
+    annotations: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class PlacementRules:
+    """What placement contexts are allowed: known ones, and disabled ones (refused)."""
+
+    known: list[str] | None = None  # None: cannot be verified (no kbmc.yaml, no kubeconfig)
+    disabled: list[str] = field(default_factory=list)
+
+
+def parse_pairs(values: list[str], flag: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"{flag} {item!r} must be KEY=VALUE")
+        if err := v.qualified_key(key):
+            raise InputError(f"{flag} {err}")
+        pairs[key] = value
+    return pairs
+
+
+def check(p: EtcdParams, rules: PlacementRules) -> None:
+    """Raise InputError for the first problem, in the order a user would fix them."""
+    if p.api not in APIS:
+        raise InputError(f"--api {p.api!r} is not one of {', '.join(APIS)}")
+    if p.name is not None and (err := v.dns1123_label(p.name)):
+        raise InputError(f"--name: {err}")
+    if p.name is None and (err := v.dns1123_label(p.generate_name.rstrip("-") or "x")):
+        raise InputError(f"--generate-name: {err}")
+    if err := v.dns1123_label(p.namespace):
+        raise InputError(f"--namespace: {err}")
+    if p.replicas < 1:
+        raise InputError(f"--replicas {p.replicas} must be at least 1")
+    for flag, value in (("--cpu", p.cpu), ("--memory", p.memory), ("--cpu-limit", p.cpu_limit),
+                        ("--memory-limit", p.memory_limit), ("--storage", p.storage)):
+        if value is not None and (err := v.positive_quantity(value, flag)):
+            raise InputError(err)
+    for flag, request, limit in (("cpu", p.cpu, p.cpu_limit), ("memory", p.memory, p.memory_limit)):
+        if limit is not None and v.parse_quantity(limit) < v.parse_quantity(request):
+            raise InputError(f"--{flag}-limit {limit} is below the request --{flag} {request}")
+    if p.termination_policy not in TERMINATION[p.api]:
+        extra = " (Halt was removed in KubeBlocks 1.0's v1 API)" if p.termination_policy == "Halt" else ""
+        raise InputError(f"--termination-policy {p.termination_policy!r} is not one of "
+                         f"{', '.join(TERMINATION[p.api])} for {p.api}{extra}")
+    if p.network not in NETWORKS:
+        raise InputError(f"--network {p.network!r} is not one of {', '.join(NETWORKS)}")
+    for cloud in p.clouds:
+        if cloud not in CLOUDS:
+            raise InputError(f"--cloud {cloud!r} is not one of {', '.join(CLOUDS)}")
+    if p.clouds and p.network != "cloud-lb":
+        raise InputError(f"--cloud {','.join(p.clouds)} needs --network cloud-lb (got --network {p.network})")
+    if p.network == "cloud-lb" and not p.clouds:
+        raise InputError("--network cloud-lb needs --cloud aliyun and/or --cloud volcengine")
+    if p.address_type is not None:
+        if p.address_type not in ADDRESS_TYPES:
+            raise InputError(f"--address-type {p.address_type!r} is not one of {', '.join(ADDRESS_TYPES)}")
+        if p.network != "cloud-lb":
+            raise InputError("--address-type only applies to --network cloud-lb")
+    if "volcengine" in p.clouds and not p.subnet_id:
+        raise InputError("--cloud volcengine needs --subnet-id (the VKE load balancer's subnet)")
+    if p.subnet_id and "volcengine" not in p.clouds:
+        raise InputError("--subnet-id only applies to --cloud volcengine")
+    if p.service_placement is not None:
+        if p.service_placement not in SERVICE_PLACEMENTS:
+            raise InputError(f"--service-placement {p.service_placement!r} is not one of {', '.join(SERVICE_PLACEMENTS)}")
+        if p.service_placement == "unique" and not p.pod_service:
+            raise InputError("--service-placement unique needs pod services (drop --no-pod-service)")
+    if p.network == "cloud-lb" and not p.pod_service:
+        raise InputError("--network cloud-lb needs pod services: each replica gets its own load balancer")
+    for key, value in p.labels.items():
+        if err := v.label_value(value):
+            raise InputError(f"--label {key}: {err}")
+    _check_placement(p.placement, rules)
+
+
+def _check_placement(placement: list[str] | None, rules: PlacementRules) -> None:
+    if placement is None:
+        return
+    if not placement:
+        raise InputError("--placement is empty", hint="name data-plane contexts, or use --no-placement")
+    if len(set(placement)) != len(placement):
+        raise InputError(f"--placement {','.join(placement)} lists a context twice")
+    for ctx in placement:
+        if ctx in rules.disabled:
+            raise InputError(f"--placement: context {ctx!r} is disabled in kbmc.yaml; place the cluster elsewhere "
+                             "or set enabled: true for it in kbmc.yaml")
+        if rules.known is not None and ctx not in rules.known:
+            raise InputError(f"--placement: unknown context {ctx!r} (known data planes: {', '.join(rules.known)})")
+
+
+def values(p: EtcdParams) -> dict[str, Any]:
+    """The template's inputs, with every default resolved."""
+    cloud = p.network == "cloud-lb"
+    annotations = dict(p.annotations)
+    if p.placement is not None:
+        annotations[PLACEMENT_ANNOTATION] = ",".join(p.placement)
+    service_annotations: dict[str, str] = {}
+    service_placement = p.service_placement or ("unique" if cloud else None)
+    if service_placement:
+        service_annotations[SERVICE_PLACEMENT_ANNOTATION] = service_placement
+    if p.network == "cilium":
+        service_annotations[CILIUM_GLOBAL] = "true"
+    # Across clouds the load balancers must be public; inside one cloud, private.
+    address = p.address_type or ("internet" if len(p.clouds) > 1 else "intranet")
+    if "aliyun" in p.clouds:
+        service_annotations[ALIYUN_ADDRESS_TYPE] = address
+    if "volcengine" in p.clouds:
+        service_annotations[VOLCENGINE_SUBNET] = p.subnet_id or ""
+        service_annotations[VOLCENGINE_ADDRESS_TYPE] = VOLCENGINE_ADDRESS[address]
+    service_version = p.service_version or (SERVICE_VERSION_V1 if p.api == "v1" else None)
+    return {
+        "api": p.api,
+        "name": p.name,
+        "generate_name": p.generate_name,
+        "namespace": p.namespace,
+        "labels": p.labels,
+        "annotations": annotations,
+        "termination_policy": p.termination_policy,
+        "component_def": p.component_def or COMPONENT_DEF[p.api],
+        "service_version": service_version,
+        "replicas": p.replicas,
+        "cpu_request": p.cpu,
+        "cpu_limit": p.cpu_limit or p.cpu,
+        "memory_request": p.memory,
+        "memory_limit": p.memory_limit or p.memory,
+        "storage": p.storage or ("20Gi" if cloud else "1Gi"),
+        "storage_class": p.storage_class,
+        "service_type": "LoadBalancer" if cloud else "ClusterIP",
+        "service_annotations": service_annotations,
+        "pod_service": p.pod_service,
+    }
+
+
+def render_etcd(p: EtcdParams, rules: PlacementRules | None = None) -> str:
+    """The Cluster as YAML text; raises InputError before rendering anything invalid."""
+    from kbmc.templating import render
+
+    check(p, rules or PlacementRules())
+    return render("etcd/cluster.yaml.j2", **values(p))
