@@ -45,7 +45,7 @@ class ApplyResult:
     created: dict[str, Any]
     namespaces_created: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    phase: str | None = None
+    unchanged: bool = False  # a same-named Cluster with this spec already existed
 
 
 def operator_contexts(registry: ClientRegistry, control_plane: str, namespace: str) -> tuple[list[str], list[str]] | None:
@@ -149,6 +149,13 @@ def apply(registry: ClientRegistry, manifest: dict[str, Any], params: ApplyParam
     try:
         created = client.create(path, manifest, dry_run=params.dry_run)
     except ApiError as exc:
+        name = manifest["metadata"].get("name")
+        if exc.conflict and name:
+            existing = client.get(f"{path}/{name}")
+            if _contains(existing.get("spec"), manifest.get("spec")):  # a re-run: nothing to do
+                return ApplyResult(name, params.namespace, existing, [], warnings, unchanged=True)
+            raise InputError(f"Cluster {params.namespace}/{name} already exists with a different spec",
+                             hint="delete it first or choose another --name") from None
         if exc.status in (400, 422):
             raise InputError(f"the control plane rejected the Cluster: {exc.body.get('message', exc.reason)}") from None
         if exc.not_found:
@@ -157,6 +164,16 @@ def apply(registry: ClientRegistry, manifest: dict[str, Any], params: ApplyParam
         raise
     return ApplyResult(created["metadata"]["name"], params.namespace, created, created_ns if not params.dry_run else missing,
                        warnings)
+
+
+def _contains(actual: Any, wanted: Any) -> bool:
+    """Whether `actual` holds every field of `wanted` (the server adds defaults, never removes ours)."""
+    if isinstance(wanted, dict):
+        return isinstance(actual, dict) and all(_contains(actual.get(k), v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return isinstance(actual, list) and len(actual) == len(wanted) and all(
+            _contains(a, w) for a, w in zip(actual, wanted, strict=True))
+    return bool(actual == wanted)
 
 
 def wait_running(registry: ClientRegistry, control_plane: str, api: str, namespace: str, name: str, *,

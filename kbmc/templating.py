@@ -6,7 +6,9 @@ checkout or editable install finds them at the project root.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -33,10 +35,28 @@ def _environment() -> Any:
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 - YAML, not HTML
     )
-    import json
-
-    env.filters["tojson"] = lambda value: json.dumps(value, ensure_ascii=False)
+    env.filters["yaml"] = yaml_scalar
     return env
+
+
+_PLAIN = re.compile(r"^[A-Za-z][A-Za-z0-9._/-]*$")
+# Words YAML 1.1 (PyYAML, and so many tools) reads as booleans or null.
+_RESERVED = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
+
+
+def yaml_scalar(value: Any) -> str:
+    """A scalar as YAML: plain when that cannot be misread, else a JSON string (valid YAML).
+
+    Every value in a template goes through this filter, so no input can inject YAML.
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    text = str(value)
+    if _PLAIN.match(text) and text.lower() not in _RESERVED:
+        return text
+    return json.dumps(text, ensure_ascii=False)
 
 
 def _bytecode_cache(jinja2: Any) -> Any:

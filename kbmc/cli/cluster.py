@@ -162,8 +162,9 @@ def _apply(state: Globals, params: "EtcdParams", text: str, *, create_namespace:
         verb = "would create" if dry_run else "created"
         state.out.info(f"{verb} namespace {params.namespace} in {', '.join(result.namespaces_created)}")
     kind = f"cluster.apps.kubeblocks.io/{result.name}"
-    state.out.success(f"{kind} {'validated (server dry run)' if dry_run else 'created'} in {control_plane} "
-                      f"namespace {result.namespace}")
+    verb = "unchanged (it exists with this spec)" if result.unchanged else (
+        "validated (server dry run)" if dry_run else "created")
+    state.out.success(f"{kind} {verb} in {control_plane} namespace {result.namespace}")
     if state.out.machine:
         state.out.data(result.created)
     else:
