@@ -16,9 +16,6 @@ create_app = typer.Typer(help="Render (and with --apply, create) a Cluster.", no
 app.add_typer(create_app, name="create")
 
 
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="cluster")
-
 
 @create_app.command("etcd")
 def etcd(

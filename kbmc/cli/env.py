@@ -11,9 +11,6 @@ from kbmc.errors import EXIT_FAILED, InputError
 app = typer.Typer(help="The data-plane kubeconfig Secret and the reachability preflight.", no_args_is_help=True)
 
 
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="env")
-
 
 @app.command("prepare")
 def prepare(

@@ -115,11 +115,14 @@ def register_groups(args: list[str] | None = None) -> None:
 
     wanted = _command_word(args or [])
     modules = [_GROUPS[wanted]] if wanted in _GROUPS else list(dict.fromkeys(_GROUPS.values()))
-    for module_name in modules:
-        if module_name in _registered:
+    for word, module_name in _GROUPS.items():
+        if module_name not in modules or module_name in _registered:
             continue
         module = importlib.import_module(module_name)
-        module.register(app)
+        if hasattr(module, "register"):  # top-level commands
+            module.register(app)
+        else:  # a command group
+            app.add_typer(module.app, name=word)
         _registered.add(module_name)
 
 

@@ -6,6 +6,8 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -164,36 +166,38 @@ def test_placement_must_be_known_to_the_operator(kbmc, bed, registry, crds, oper
     assert "ComponentDefinition 'etcd-0.9.0' not found" in r.stderr and "install the etcd addon" in r.stderr
 
 
-def fake_operator(registry: ClientRegistry, path: str, phases: list[str], stop: threading.Event) -> None:
-    """Stand in for the operator the bed lacks: move the Cluster's status through `phases`."""
+@contextmanager
+def fake_operator(registry: ClientRegistry, path: str, phases: list[str]) -> Iterator[None]:
+    """Stand in for the operator the bed lacks: once the Cluster exists, move its status through `phases`."""
     cp = registry.for_context("cp")
-    for phase in phases:
-        if stop.wait(0.5):
-            return
-        cp.patch(f"{path}/status", {"status": {"phase": phase, "conditions": [{
-            "type": "Ready", "status": "False" if phase != "Running" else "True", "reason": phase,
-            "message": f"pods are {phase.lower()}", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}})
+    stop = threading.Event()
+
+    def drive() -> None:
+        deadline = time.monotonic() + 30
+        while cp.get_or_none(path) is None and time.monotonic() < deadline and not stop.is_set():
+            time.sleep(0.1)
+        for phase in phases:
+            if stop.wait(0.5):
+                return
+            cp.patch(f"{path}/status", {"status": {"phase": phase, "conditions": [{
+                "type": "Ready", "status": "False" if phase != "Running" else "True", "reason": phase,
+                "message": f"pods are {phase.lower()}", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}})
+
+    thread = threading.Thread(target=drive, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def test_wait_follows_the_phase_until_running(kbmc, bed, registry, crds, make_namespace) -> None:
     crds.use("v1alpha1")
     ns = make_namespace("cp", "k8s-1")
     path = resource_path("apps.kubeblocks.io/v1alpha1", "clusters", ns, "etcd-w")
-    stop = threading.Event()
-
-    def drive() -> None:
-        deadline = time.monotonic() + 30
-        while registry.for_context("cp").get_or_none(path) is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        fake_operator(registry, path, ["Creating", "Updating", "Running"], stop)
-
-    thread = threading.Thread(target=drive, daemon=True)
-    thread.start()
-    try:
+    with fake_operator(registry, path, ["Creating", "Updating", "Running"]):
         r = run_apply(kbmc, bed, "--placement", "k8s-1", "-n", ns, "--name", "etcd-w", "--wait", "--timeout", "60")
-    finally:
-        stop.set()
-        thread.join()
     assert r.code == 0, r.stderr
     assert "etcd-w is Running" in r.stderr
 
@@ -202,21 +206,8 @@ def test_wait_timeout_reports_the_last_phase(kbmc, bed, registry, crds, make_nam
     crds.use("v1alpha1")
     ns = make_namespace("cp", "k8s-1")
     path = resource_path("apps.kubeblocks.io/v1alpha1", "clusters", ns, "etcd-t")
-    stop = threading.Event()
-
-    def drive() -> None:
-        deadline = time.monotonic() + 30
-        while registry.for_context("cp").get_or_none(path) is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        fake_operator(registry, path, ["Creating"], stop)
-
-    thread = threading.Thread(target=drive, daemon=True)
-    thread.start()
-    try:
+    with fake_operator(registry, path, ["Creating"]):
         r = run_apply(kbmc, bed, "--placement", "k8s-1", "-n", ns, "--name", "etcd-t", "--wait", "--timeout", "4")
-    finally:
-        stop.set()
-        thread.join()
     assert r.code == 1
     assert "timed out after 4s waiting for Cluster" in r.stderr
     assert "last seen: Creating: pods are creating" in r.stderr
