@@ -157,9 +157,16 @@ def main(argv: list[str] | None = None) -> None:
         code = exc.exit_code
     except typer.Abort:
         code = EXIT_INTERRUPTED
+    except UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help is the answer
+            sys.stderr.write(exc.format_message() + "\n")
+        else:  # one line, like every other kbmc error, instead of click's usage block
+            where = exc.ctx.command_path if exc.ctx else "kbmc"
+            out.error(f"{exc.format_message()} (see '{where} --help')")
+        code = EXIT_INPUT
     except ClickException as exc:
         exc.show()
-        code = EXIT_INPUT if isinstance(exc, UsageError) else exc.exit_code
+        code = exc.exit_code
     except KbmcError as exc:
         if debug:
             import traceback

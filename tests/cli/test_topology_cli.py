@@ -163,3 +163,18 @@ def test_version_and_help(kbmc) -> None:
     assert kbmc("version").stdout.strip() == f"kbmc {__version__}"
     r = kbmc("--help")
     assert r.code == 0 and "validate" in r.stdout
+
+
+def test_usage_errors_are_one_line_exit_2(kbmc) -> None:
+    r = kbmc("cluster", "create", "etcd", "--replicas", "x")
+    assert r.code == 2 and r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'--replicas': 'x' is not a valid integer" in lines[0]
+    r = kbmc("env", "prepare", "--bogus")
+    assert r.code == 2 and "No such option '--bogus'" in r.stderr
+
+
+def test_global_options_after_the_command(kbmc, no_kubeconfig) -> None:
+    r = kbmc("init", "--stdout", "--context", "cp", "--data-planes", "a,b")
+    assert r.code == 0, r.stderr
+    assert "context: cp" in r.stdout and "context: b" in r.stdout
