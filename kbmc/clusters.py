@@ -145,7 +145,15 @@ def apply(registry: ClientRegistry, manifest: dict[str, Any], params: ApplyParam
     if missing and not params.dry_run:
         created_ns = create_namespaces(registry, missing, params.namespace)
     client = registry.for_context(params.control_plane)
-    path = resource_path(f"{GROUP}/{params.api}", "clusters", params.namespace)
+    namespace = params.namespace
+    if params.dry_run and params.control_plane in missing:
+        # The server cannot dry-run into a namespace that does not exist yet: validate the
+        # same Cluster in `default` instead, which exists in every cluster.
+        namespace = "default"
+        manifest = {**manifest, "metadata": {**manifest["metadata"], "namespace": namespace}}
+        warnings.append(f"namespace {params.namespace!r} does not exist in {params.control_plane} yet: "
+                        "the server-side dry run validated the Cluster in namespace 'default'")
+    path = resource_path(f"{GROUP}/{params.api}", "clusters", namespace)
     try:
         created = client.create(path, manifest, dry_run=params.dry_run)
     except ApiError as exc:
@@ -158,7 +166,7 @@ def apply(registry: ClientRegistry, manifest: dict[str, Any], params: ApplyParam
                              hint="delete it first or choose another --name") from None
         if exc.status in (400, 422):
             raise InputError(f"the control plane rejected the Cluster: {exc.body.get('message', exc.reason)}") from None
-        if exc.not_found:
+        if exc.not_found and (exc.body.get("details") or {}).get("kind") != "namespaces":
             raise InputError(f"{params.control_plane} has no {GROUP}/{params.api} Cluster API: is KubeBlocks "
                              f"installed there, and does its version serve {params.api}?") from None
         raise

@@ -72,12 +72,13 @@ class Globals:
             raise InputError("no control-plane context", hint="pass --context, set it in kbmc.yaml, or set a current-context")
         return current
 
-    def data_plane_contexts(self, *, enabled_only: bool = False) -> list[str]:
+    def data_plane_contexts(self) -> list[str]:
+        """Every data plane, disabled ones included: the operator's contexts must list them all."""
         if self.data_planes:
             return list(self.data_planes)
         t = self.topology()
         if t:
-            return t.enabled_contexts if enabled_only else t.data_plane_contexts
+            return t.data_plane_contexts
         raise InputError("no data planes given", hint="pass --data-planes k8s-1,k8s-2 or list them in kbmc.yaml")
 
     def registry(self) -> ClientRegistry:

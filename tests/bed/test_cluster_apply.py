@@ -113,6 +113,26 @@ def test_missing_namespace_in_a_data_plane_is_refused_and_nothing_created(kbmc, 
     assert registry.for_context("cp").get(resource_path("apps.kubeblocks.io/v1alpha1", "clusters", ns))["items"] == []
 
 
+def test_dry_run_with_no_namespace_anywhere_still_validates(kbmc, bed, registry, crds, unique_name) -> None:
+    crds.use("v1alpha1")
+    ns = unique_name("dry")
+    r = run_apply(kbmc, bed, "--placement", "k8s-1", "-n", ns, "--create-namespace", "--dry-run")
+    assert r.code == 0, r.stderr
+    assert "would create namespace" in r.stderr and "validated the Cluster in namespace 'default'" in r.stderr
+    assert registry.for_context("cp").get_or_none(resource_path("v1", "namespaces", name=ns)) is None
+    r = run_apply(kbmc, bed, "--placement", "k8s-1", "-n", ns, "--create-namespace", "--dry-run", "--replicas", "2",
+                  "--api", "v1alpha1", "--termination-policy", "Halt")
+    assert r.code == 0, r.stderr  # Halt is valid for v1alpha1
+
+
+def test_missing_cluster_api_is_a_clear_error(kbmc, bed, make_namespace) -> None:
+    ns = make_namespace("k8s-2", "k8s-1")  # k8s-2 as control plane: no KubeBlocks CRDs there
+    r = kbmc("cluster", "create", "etcd", "--context", "k8s-2", "--placement", "k8s-1", "-n", ns, "--apply",
+             kubeconfig=bed.kubeconfig_path)
+    assert r.code == 2
+    assert "k8s-2 has no apps.kubeblocks.io/v1alpha1 Cluster API" in r.stderr
+
+
 def test_dry_run_creates_nothing(kbmc, bed, registry, crds, make_namespace) -> None:
     crds.use("v1alpha1")
     ns = make_namespace("cp")
