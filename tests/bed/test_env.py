@@ -320,3 +320,21 @@ def test_check_in_cluster_times_out_with_reason_and_cleans_up(kbmc, bed, registr
     cp = registry.for_context("cp")
     assert cp.get(resource_path("batch/v1", "jobs", ns))["items"] == []
     cp.delete(resource_path("v1", "namespaces", name=ns))
+
+
+def test_check_measures_latency_through_a_slow_link(kbmc, bed, tmp_path: Path) -> None:
+    from tests.testbed.proxy import DelayProxy
+
+    port = bed.state.clusters["k8s-3"].port
+    with DelayProxy(port, delay=0.15) as proxy:
+        doc = bed_doc(bed)
+        for c in doc["clusters"]:
+            if c["name"] == "k8s-3":
+                c["cluster"]["server"] = proxy.url  # TLS still verifies: the proxy only forwards bytes
+        path = tmp_path / "slow"
+        path.write_text(yaml.safe_dump(doc))
+        r = check(kbmc, bed, "-o", "json", kubeconfig=path)
+    assert r.code == 0, r.stderr
+    rows = {c["context"]: c for c in json.loads(r.stdout)["contexts"]}
+    assert rows["k8s-3"]["latencyMs"] >= 300  # at least one round trip: 2 x 150 ms
+    assert rows["k8s-1"]["latencyMs"] < rows["k8s-3"]["latencyMs"]
