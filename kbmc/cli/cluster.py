@@ -16,7 +16,6 @@ create_app = typer.Typer(help="Render (and with --apply, create) a Cluster.", no
 app.add_typer(create_app, name="create")
 
 
-
 @create_app.command("etcd")
 def etcd(
     ctx: typer.Context,

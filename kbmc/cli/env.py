@@ -11,7 +11,6 @@ from kbmc.errors import EXIT_FAILED, InputError
 app = typer.Typer(help="The data-plane kubeconfig Secret and the reachability preflight.", no_args_is_help=True)
 
 
-
 @app.command("prepare")
 def prepare(
     ctx: typer.Context,
