@@ -338,3 +338,31 @@ def test_check_measures_latency_through_a_slow_link(kbmc, bed, tmp_path: Path) -
     rows = {c["context"]: c for c in json.loads(r.stdout)["contexts"]}
     assert rows["k8s-3"]["latencyMs"] >= 300  # at least one round trip: 2 x 150 ms
     assert rows["k8s-1"]["latencyMs"] < rows["k8s-3"]["latencyMs"]
+
+
+def test_a_concurrent_edit_is_not_lost(kbmc, bed, unique_name, mocker) -> None:  # type: ignore[no-untyped-def]
+    """Someone edits the Secret between kbmc's read and its write: the write fails, their edit stays."""
+    from kbmc import kubeconfig as kc
+    from kbmc import secret
+    from kbmc.errors import OperationError
+
+    ns = unique_name("kbs")
+    assert prepare(kbmc, bed, ns, "--allow-loopback").code == 0
+    registry = ClientRegistry(kc.load(str(bed.kubeconfig_path)))
+    cp = registry.for_context("cp")
+    real_replace = cp.replace
+
+    def racing_replace(path: str, body: Any, **kwargs: Any) -> Any:
+        cp.patch(path, {"metadata": {"annotations": {"edited-by": "someone-else"}}})
+        return real_replace(path, body, **kwargs)
+
+    mocker.patch.object(cp, "replace", side_effect=racing_replace)
+    params = secret.PrepareParams("cp", ["k8s-1", "k8s-2"], ns, "mc-kubeconfig", allow_loopback=True)
+    with pytest.raises(OperationError, match="changed while kbmc was updating it; nothing was overwritten"):
+        secret.prepare(registry.kubeconfig, registry, params)
+    current = cp.get(secret_path(ns))
+    assert current["metadata"]["annotations"]["edited-by"] == "someone-else"
+    assert [c["name"] for c in yaml.safe_load(base64.b64decode(current["data"]["kubeconfig"]))["contexts"]] == [
+        "k8s-1", "k8s-2", "k8s-3"]
+    cp.delete(resource_path("v1", "namespaces", name=ns))
+    registry.close()
