@@ -165,3 +165,9 @@ def standins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], li
         return [json.loads(line) for line in log.read_text().splitlines() if line]
 
     return calls
+
+
+@pytest.fixture(scope="session")
+def real_helm(bed: TestBed) -> Path:
+    """The real helm, built with the bed from helm.sh/helm/v3 (pinned in gobuild/go.mod)."""
+    return ensure_binaries() / "helm"

@@ -1,4 +1,4 @@
-"""Build (once) and find the test bed's binaries: kube-apiserver, kube-controller-manager, etcd.
+"""Build (once) and find the test bed's binaries: kube-apiserver, kube-controller-manager, etcd, helm.
 
 The pinned Kubernetes release is the `k8s.io/kubernetes` requirement in
 gobuild/go.mod: the one place it is written. Binaries are cached outside the
@@ -18,8 +18,13 @@ import tempfile
 from pathlib import Path
 
 GOBUILD = Path(__file__).resolve().parent / "gobuild"
-BINARIES = ("kube-apiserver", "kube-controller-manager", "etcd")
-_PACKAGES = ("k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager", "./etcd")
+BINARIES = ("kube-apiserver", "kube-controller-manager", "etcd", "helm")
+# Go module directory -> packages built from it. helm has a module of its own, so that its
+# requirements cannot change the dependency versions the Kubernetes binaries are built with.
+_BUILDS = {
+    GOBUILD: ("k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager", "./etcd"),
+    GOBUILD / "helm": ("helm.sh/helm/v3/cmd/helm",),
+}
 
 
 class BuildUnavailable(RuntimeError):
@@ -27,11 +32,12 @@ class BuildUnavailable(RuntimeError):
 
 
 def pinned_versions() -> dict[str, str]:
-    text = (GOBUILD / "go.mod").read_text()
+    text = (GOBUILD / "go.mod").read_text() + (GOBUILD / "helm" / "go.mod").read_text()
     k8s = re.search(r"^\s*k8s\.io/kubernetes (v\S+)", text, re.M)
     etcd = re.search(r"^\s*go\.etcd\.io/etcd/server/v3 (v\S+)", text, re.M)
-    assert k8s and etcd, "gobuild/go.mod must require k8s.io/kubernetes and go.etcd.io/etcd/server/v3"
-    return {"kubernetes": k8s.group(1), "etcd": etcd.group(1)}
+    helm = re.search(r"^\s*(?:require\s+)?helm\.sh/helm/v3 (v\S+)", text, re.M)
+    assert k8s and etcd and helm, "gobuild/go.mod must require k8s.io/kubernetes, etcd's server and helm"
+    return {"kubernetes": k8s.group(1), "etcd": etcd.group(1), "helm": helm.group(1)}
 
 
 def cache_dir() -> Path:
@@ -44,8 +50,9 @@ def _version_ldflags() -> str:
     version = pinned_versions()["kubernetes"]
     major, minor = version.lstrip("v").split(".")[:2]
     pkg = "k8s.io/component-base/version"
+    helm = pinned_versions()["helm"]
     return (f"-s -w -X {pkg}.gitVersion={version} -X {pkg}.gitMajor={major} -X {pkg}.gitMinor={minor} "
-            f"-X {pkg}.gitTreeState=clean")
+            f"-X {pkg}.gitTreeState=clean -X helm.sh/helm/v3/internal/version.version={helm}")
 
 
 def ensure_binaries(log: bool = True) -> Path:
@@ -72,8 +79,9 @@ def _build(target: Path, log: bool) -> Path:
               "(first time only; several minutes)", file=sys.stderr, flush=True)
     env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod -buildvcs=false")
     try:
-        subprocess.run([go, "build", "-trimpath", f"-ldflags={_version_ldflags()}", "-o", str(tmp) + "/", *_PACKAGES],
-                       cwd=GOBUILD, env=env, check=True)
+        for module, packages in _BUILDS.items():
+            subprocess.run([go, "build", "-trimpath", f"-ldflags={_version_ldflags()}", "-o", str(tmp) + "/",
+                            *packages], cwd=module, env=env, check=True)
         target.mkdir(exist_ok=True)
         for b in BINARIES:
             os.replace(tmp / b, target / b)
