@@ -197,6 +197,23 @@ def parse_pod_result(pod: dict[str, Any], data_planes: list[str]) -> tuple[dict[
     return results, str(status.get("phase") or "Pending")
 
 
+def secret_contexts(client: KubeClient, namespace: str, name: str) -> list[str] | None:
+    """The context names in the kubeconfig Secret, or None when there is no such Secret."""
+    import base64
+
+    from kbmc.yamlio import YamlError, load_yaml
+
+    found = client.get_or_none(resource_path("v1", "secrets", namespace, name))
+    if found is None:
+        return None
+    try:
+        doc = load_yaml(base64.b64decode((found.get("data") or {}).get("kubeconfig", "")).decode(), name)
+    except (YamlError, ValueError, UnicodeDecodeError):
+        return []
+    contexts = doc.get("contexts") if isinstance(doc, dict) else None
+    return [str(c.get("name")) for c in contexts or [] if isinstance(c, dict)]
+
+
 def run_in_cluster(client: KubeClient, namespace: str, secret_name: str, data_planes: list[str], *, image: str,
                    timeout: float, interval: float = 1.0, on_progress: Any = None) -> dict[str, str]:
     """Create the Job, wait for its pod to finish, collect per-context results, delete the Job."""
@@ -204,6 +221,17 @@ def run_in_cluster(client: KubeClient, namespace: str, secret_name: str, data_pl
 
     from kbmc.errors import WaitTimeout
     from kbmc.wait import Poll, wait_for
+
+    # Without the Secret (or a context in it) the pod could never start: say so instead of timing out.
+    present = secret_contexts(client, namespace, secret_name)
+    if present is None:
+        return {ctx: f"not run: Secret {namespace}/{secret_name} not found (run `kbmc env prepare`)"
+                for ctx in data_planes}
+    absent = {ctx: f"not run: context {ctx!r} is not in Secret {namespace}/{secret_name} (run `kbmc env prepare`)"
+              for ctx in data_planes if ctx not in present}
+    data_planes = [ctx for ctx in data_planes if ctx in present]
+    if not data_planes:
+        return absent
 
     name = f"kbmc-check-{random.token_hex(3)}"
     jobs = resource_path("batch/v1", "jobs", namespace)
@@ -223,9 +251,9 @@ def run_in_cluster(client: KubeClient, namespace: str, secret_name: str, data_pl
             wait_for(f"in-cluster check Job {namespace}/{name}", finished, timeout=timeout, interval=interval,
                      on_progress=on_progress)
         except WaitTimeout as exc:
-            return {ctx: (f"timed out: {exc.last_reason}" if r.startswith("pending") else r)
-                    for ctx, r in latest["results"].items()}
-        return dict(latest["results"])
+            return absent | {ctx: (f"timed out: {exc.last_reason}" if r.startswith("pending") else r)
+                             for ctx, r in latest["results"].items()}
+        return absent | dict(latest["results"])
     finally:
         client.delete(f"{jobs}/{name}", propagation="Background")
         # The garbage collector would remove the pod later; delete it now so nothing is left behind.

@@ -366,3 +366,34 @@ def test_a_concurrent_edit_is_not_lost(kbmc, bed, unique_name, mocker) -> None: 
         "k8s-1", "k8s-2", "k8s-3"]
     cp.delete(resource_path("v1", "namespaces", name=ns))
     registry.close()
+
+
+def test_check_in_cluster_without_the_secret_says_so_and_creates_nothing(kbmc, bed, registry: ClientRegistry,
+                                                                         make_namespace) -> None:
+    ns = make_namespace("cp")
+    r = kbmc("env", "check", "--context", "cp", "--data-planes", DATA_PLANES, "--in-cluster", "-n", ns,
+             "--secret-name", "absent", "-o", "json", kubeconfig=bed.kubeconfig_path)
+    assert r.code == 1
+    rows = {c["context"]: c for c in json.loads(r.stdout)["contexts"]}
+    assert rows["k8s-2"]["inCluster"] == f"not run: Secret {ns}/absent not found (run `kbmc env prepare`)"
+    assert registry.for_context("cp").get(resource_path("batch/v1", "jobs", ns))["items"] == []
+
+
+def test_check_in_cluster_names_a_context_missing_from_the_secret(kbmc, bed, registry: ClientRegistry,
+                                                                  unique_name) -> None:
+    ns = unique_name("kbs")
+    assert prepare(kbmc, bed, ns, "--allow-loopback", planes="k8s-1").code == 0
+    stop = threading.Event()
+    kubelet = threading.Thread(target=fake_kubelet, args=(registry, ns, {"k8s-1": (0, "")}, stop), daemon=True)
+    kubelet.start()
+    try:
+        r = kbmc("env", "check", "--context", "cp", "--data-planes", "k8s-1,k8s-2", "--in-cluster", "-n", ns,
+                 "--secret-name", "mc-kubeconfig", "--timeout", "60", "-o", "json", kubeconfig=bed.kubeconfig_path)
+    finally:
+        stop.set()
+        kubelet.join()
+    rows = {c["context"]: c for c in json.loads(r.stdout)["contexts"]}
+    assert r.code == 1
+    assert rows["k8s-1"]["inCluster"] == "ok"
+    assert "context 'k8s-2' is not in Secret" in rows["k8s-2"]["inCluster"]
+    registry.for_context("cp").delete(resource_path("v1", "namespaces", name=ns))
