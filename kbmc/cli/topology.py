@@ -2,13 +2,16 @@
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from kbmc import defaults
-from kbmc.cli.state import state_of
+from kbmc.cli.state import Globals, state_of
 from kbmc.errors import InputError, ValidationError
+
+if TYPE_CHECKING:
+    from kbmc import topology as topo
 
 
 def register(app: typer.Typer) -> None:
@@ -75,6 +78,9 @@ def validate(ctx: typer.Context) -> None:
         raise InputError(f"{path}: {len(exc.problems)} problem(s) found; nothing was changed") from None
     for note in t.notes:
         state.out.info(f"note: {note}")
+    warnings = _kubeconfig_warnings(state, t)
+    for warning in warnings:
+        state.out.warn(warning)
     summary = {
         "file": path,
         "valid": True,
@@ -83,6 +89,7 @@ def validate(ctx: typer.Context) -> None:
         "disabled": t.disabled_contexts,
         "network": {"eastWest": t.network.east_west, "northSouth": t.network.north_south},
         "notes": t.notes,
+        "warnings": warnings,
     }
     if state.out.machine:
         state.out.data(summary)
@@ -90,3 +97,19 @@ def validate(ctx: typer.Context) -> None:
         state.out.success(f"{path} is valid: control plane {t.control_plane.context}, "
                           f"{len(t.data_planes)} data plane(s), east-west {t.network.east_west}, "
                           f"north-south {t.network.north_south}")
+
+
+def _kubeconfig_warnings(state: Globals, t: "topo.Topology") -> list[str]:
+    """Contexts the file names that the kubeconfig lacks: worth saying, not an error (it may be another machine's)."""
+    from kbmc.kubeconfig import default_paths
+
+    if not any(os.path.exists(p) for p in default_paths(state.kubeconfig_path)):
+        return []
+    try:
+        known = set(state.kubeconfig().context_names)
+    except InputError as exc:
+        return [f"kubeconfig not checked: {exc}"]
+    named = [("controlPlane.context", t.control_plane.context)] + [
+        (f"dataPlanes[{i}].context", d.context) for i, d in enumerate(t.data_planes)]
+    return [f"{path}: context {ctx!r} is not in the kubeconfig ({state.kubeconfig().describe_sources()})"
+            for path, ctx in named if ctx not in known]

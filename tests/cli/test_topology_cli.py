@@ -178,3 +178,16 @@ def test_global_options_after_the_command(kbmc, no_kubeconfig) -> None:
     r = kbmc("init", "--stdout", "--context", "cp", "--data-planes", "a,b")
     assert r.code == 0, r.stderr
     assert "context: cp" in r.stdout and "context: b" in r.stdout
+
+
+def test_validate_warns_about_contexts_missing_from_the_kubeconfig(kbmc, tmp_path: Path) -> None:
+    kube = tmp_path / "kubeconfig"
+    kube.write_text(yaml.safe_dump({
+        "clusters": [{"name": "c", "cluster": {"server": "https://c"}}],
+        "contexts": [{"name": n, "context": {"cluster": "c"}} for n in ("cp", "k8s-1")]}))
+    (tmp_path / "kbmc.yaml").write_text(yaml.safe_dump(GOOD))
+    r = kbmc("validate", "-o", "json", kubeconfig=kube)
+    assert r.code == 0  # a warning, not an error: the file may be meant for another machine
+    warnings = yaml.safe_load(r.stdout)["warnings"]
+    assert [w.split(":")[0] for w in warnings] == ["dataPlanes[1].context", "dataPlanes[2].context"]
+    assert "context 'k8s-2' is not in the kubeconfig" in r.stderr
