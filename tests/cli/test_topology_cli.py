@@ -191,3 +191,12 @@ def test_validate_warns_about_contexts_missing_from_the_kubeconfig(kbmc, tmp_pat
     warnings = yaml.safe_load(r.stdout)["warnings"]
     assert [w.split(":")[0] for w in warnings] == ["dataPlanes[1].context", "dataPlanes[2].context"]
     assert "context 'k8s-2' is not in the kubeconfig" in r.stderr
+
+
+def test_unexpected_errors_are_one_line_unless_debug(kbmc, mocker, no_kubeconfig) -> None:  # type: ignore[no-untyped-def]
+    mocker.patch("kbmc.topology.starter", side_effect=RuntimeError("boom"))
+    r = kbmc("init", "--stdout", "--context", "cp", "--data-planes", "a")
+    assert r.code == 1
+    assert r.stderr.strip() == "error: unexpected RuntimeError: boom (rerun with --debug for details)"
+    with pytest.raises(RuntimeError, match="boom"):  # --debug lets the traceback through
+        kbmc("init", "--stdout", "--context", "cp", "--data-planes", "a", "--debug")

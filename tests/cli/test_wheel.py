@@ -40,6 +40,9 @@ def test_wheel_runs_offline_from_anywhere(installed: Path, tmp_path: Path) -> No
     assert r.returncode == 0, r.stderr
     r = run(installed, tmp_path, "validate")
     assert r.returncode == 0, r.stderr
+    r = run(installed, tmp_path, "cluster", "create", "etcd", "-o", "json")  # renders from the wheel's templates
+    assert r.returncode == 0, r.stderr
+    assert '"apps.kubeblocks.io/multi-cluster-placement": "k8s-1,k8s-2,k8s-3"' in r.stdout
     # The templates came from the installed package, not from this checkout.
     where = subprocess.run([str(installed / "bin" / "python"), "-c",
                             "import kbmc.templating as t; print(t.templates_dir())"],
