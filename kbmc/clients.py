@@ -27,8 +27,6 @@ if TYPE_CHECKING:  # importing the official client costs ~0.3 s: only when a clu
 REQUEST_TIMEOUT = (5.0, 30.0)
 
 MERGE_PATCH = "application/merge-patch+json"
-JSON_PATCH = "application/json-patch+json"
-APPLY_PATCH = "application/apply-patch+yaml"
 
 
 class ApiError(OperationError):
@@ -78,8 +76,6 @@ class KubeClient:
     ) -> Any:
         params = [(k, v) for k, v in (query or {}).items() if v is not None]
         headers = {"Accept": "application/json", "Content-Type": content_type}
-        if content_type == APPLY_PATCH and not isinstance(body, str):
-            body = json.dumps(body)  # JSON is YAML; the REST layer only serializes json content types
         try:
             method_, url, headers, body_, _ = self.api.param_serialize(
                 method, path, query_params=params, header_params=headers, body=body, auth_settings=["BearerToken"]

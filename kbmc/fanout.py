@@ -55,7 +55,3 @@ def fan_out(
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(names)))) as pool:
         return list(pool.map(call, names))
-
-
-def all_ok(results: list[ContextResult[T]]) -> bool:
-    return all(r.ok for r in results)

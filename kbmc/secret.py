@@ -57,17 +57,6 @@ class PrepareResult:
             return self.action
         return "would " + self.action[:-1]
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "secret": f"{self.namespace}/{self.name}",
-            "action": self.action,
-            "dryRun": self.dry_run,
-            "contextsAdded": self.added,
-            "contextsRemoved": self.removed,
-            "contextsChanged": self.changed,
-            "namespaceCreated": self.namespace_created,
-            "resourceVersion": self.resource_version,
-        }
 
 
 def parse_server_overrides(values: list[str], data_planes: list[str]) -> dict[str, str]:

@@ -39,16 +39,5 @@ def load_yaml(text: str, source: str) -> Any:
         raise _error(exc, source) from None
 
 
-def load_all_yaml(text: str, source: str) -> list[Any]:
-    try:
-        return [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]  # noqa: S506
-    except yaml.YAMLError as exc:
-        raise _error(exc, source) from None
-
-
 def dump_yaml(data: Any) -> str:
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True)
-
-
-def dump_yaml_all(docs: list[Any]) -> str:
-    return yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True)

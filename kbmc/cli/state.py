@@ -48,12 +48,6 @@ class Globals:
                     self.out.info(f"note: {note}")
         return self._topology
 
-    def require_topology(self) -> topo.Topology:
-        t = self.topology()
-        if t is None:
-            raise InputError(f"no topology file ({defaults.TOPOLOGY_FILE} not found)", hint="pass --config or run `kbmc init`")
-        return t
-
     def kubeconfig(self) -> kc.KubeConfig:
         if self._kubeconfig is None:
             from kbmc import kubeconfig as kc
