@@ -200,3 +200,22 @@ def test_unexpected_errors_are_one_line_unless_debug(kbmc, mocker, no_kubeconfig
     assert r.stderr.strip() == "error: unexpected RuntimeError: boom (rerun with --debug for details)"
     with pytest.raises(RuntimeError, match="boom"):  # --debug lets the traceback through
         kbmc("init", "--stdout", "--context", "cp", "--data-planes", "a", "--debug")
+
+
+@pytest.mark.parametrize("args,message", [
+    (("env", "prepare", "-n", "KB_System"), "namespace: 'KB_System' must be lowercase"),
+    (("env", "prepare", "--secret-name", "Bad_Name"), "--secret-name: 'Bad_Name' must be lowercase"),
+    (("env", "prepare", "--server", "k8s-1"), "--server 'k8s-1' must be CONTEXT=URL"),
+    (("env", "prepare", "--server", "k8s-1=ftp://x"), "is not an http(s) URL"),
+    (("env", "check", "--timeout", "0"), "--timeout 0 must be greater than zero"),
+])
+def test_env_bad_flags_are_refused_before_any_cluster_is_contacted(kbmc, tmp_path: Path, args, message) -> None:  # type: ignore[no-untyped-def]
+    # The only server refuses connections: exit 2 (not 1) proves nothing was contacted.
+    kube = tmp_path / "kubeconfig"
+    kube.write_text(yaml.safe_dump({
+        "clusters": [{"name": "dead", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": n, "context": {"cluster": "dead", "user": "u"}} for n in ("cp", "k8s-1")]}))
+    r = kbmc(*args, "--context", "cp", "--data-planes", "k8s-1", kubeconfig=kube)
+    assert r.code == 2, r.stderr
+    assert message in r.stderr and r.stdout == ""
