@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kbmc.clients import ApiError, ClientRegistry, resource_path
-from kbmc.errors import InputError, OperationError
-from kbmc.fanout import fan_out
+from kbmc.errors import InputError
+from kbmc.fanout import fan_out, raise_failures
 from kbmc.wait import Poll, wait_for
 
 GROUP = "apps.kubeblocks.io"
@@ -94,9 +94,7 @@ def preflight(registry: ClientRegistry, params: ApplyParams) -> tuple[list[str],
     everywhere = list(dict.fromkeys([params.control_plane, *params.data_planes]))
     ns_path = resource_path("v1", "namespaces", name=params.namespace)
     results = fan_out(everywhere, lambda ctx: registry.for_context(ctx).get_or_none(ns_path) is not None)
-    unreachable = [r for r in results if not r.ok]
-    if unreachable:
-        raise OperationError("; ".join(r.error or r.context for r in unreachable))
+    raise_failures(results, f"checking namespace {params.namespace!r}")
     missing = [r.context for r in results if not r.value]
     if missing and not params.create_namespace:
         raise InputError(f"namespace {params.namespace!r} does not exist in {', '.join(missing)}; the operator does not "
@@ -132,10 +130,7 @@ def create_namespaces(registry: ClientRegistry, contexts: list[str], namespace: 
             if not exc.conflict:  # created meanwhile: fine
                 raise
 
-    results = fan_out(contexts, create)
-    failed = [r for r in results if not r.ok]
-    if failed:
-        raise OperationError("creating namespace failed: " + "; ".join(r.error or r.context for r in failed))
+    raise_failures(fan_out(contexts, create), f"creating namespace {namespace!r}")
     return contexts
 
 

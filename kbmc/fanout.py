@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from kbmc.errors import KbmcError
+from kbmc.errors import KbmcError, OperationError
 
 T = TypeVar("T")
 
@@ -55,3 +55,13 @@ def fan_out(
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(names)))) as pool:
         return list(pool.map(call, names))
+
+
+def raise_failures(results: list[ContextResult[T]], what: str) -> None:
+    """One OperationError naming every failed context, if any failed."""
+    failed = [r for r in results if not r.ok]
+    if failed:
+        # API errors already start with their context; others get it here.
+        reasons = [r.error if (r.error or "").startswith(f"{r.context}:") else f"{r.context}: {r.error}"
+                   for r in failed]
+        raise OperationError(f"{what}: " + "; ".join(reasons))

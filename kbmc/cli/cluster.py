@@ -1,6 +1,5 @@
 """`kbmc cluster`: cross-cluster database Clusters."""
 
-import os
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -128,9 +127,7 @@ def _placement_rules(state: Globals, placement: list[str] | None) -> "PlacementR
     if placement is None:
         return PlacementRules()
     # No kbmc.yaml: the kubeconfig's contexts are the known ones, when there is a kubeconfig.
-    from kbmc.kubeconfig import default_paths
-
-    if not any(os.path.exists(p) for p in default_paths(state.kubeconfig_path)):
+    if not state.has_kubeconfig():
         return PlacementRules()
     return PlacementRules(known=state.kubeconfig().context_names)
 
@@ -148,8 +145,7 @@ def _apply(state: Globals, params: "EtcdParams", text: str, *, create_namespace:
         control_plane=control_plane, data_planes=placed, namespace=params.namespace, api=params.api,
         component_def=params.component_def or COMPONENT_DEF[params.api], kubeblocks_namespace=state.namespace,
         create_namespace=create_namespace, dry_run=dry_run)
-    for context in [control_plane, *placed]:
-        state.kubeconfig().context(context)
+    state.require_contexts([control_plane, *placed])
     registry = state.registry()
     result = clusters.apply(registry, load_yaml(text, "manifest"), apply_params)
     for warning in result.warnings:

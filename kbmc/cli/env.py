@@ -86,9 +86,7 @@ def check(
     state = state_of(ctx)
     control_plane = state.control_plane()
     data_planes = state.data_plane_contexts()
-    kube = state.kubeconfig()
-    for name in [control_plane, *data_planes]:
-        kube.context(name)  # unknown contexts are bad input, found before any call
+    state.require_contexts([control_plane, *data_planes])
     if timeout <= 0:
         raise InputError(f"--timeout {timeout:g} must be greater than zero")
     registry = state.registry()

@@ -55,6 +55,18 @@ class Globals:
             self._kubeconfig = kc.load(self.kubeconfig_path)
         return self._kubeconfig
 
+    def has_kubeconfig(self) -> bool:
+        """Whether any kubeconfig file kubectl would read exists (reading none is fine offline)."""
+        from kbmc.kubeconfig import default_paths
+
+        return any(os.path.exists(p) for p in default_paths(self.kubeconfig_path))
+
+    def require_contexts(self, names: list[str]) -> None:
+        """Unknown contexts are bad input: found here, before any cluster is called."""
+        kube = self.kubeconfig()
+        for name in names:
+            kube.context(name)
+
     def control_plane(self) -> str:
         if self.context:
             return self.context

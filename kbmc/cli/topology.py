@@ -101,9 +101,7 @@ def validate(ctx: typer.Context) -> None:
 
 def _kubeconfig_warnings(state: Globals, t: "topo.Topology") -> list[str]:
     """Contexts the file names that the kubeconfig lacks: worth saying, not an error (it may be another machine's)."""
-    from kbmc.kubeconfig import default_paths
-
-    if not any(os.path.exists(p) for p in default_paths(state.kubeconfig_path)):
+    if not state.has_kubeconfig():
         return []
     try:
         known = set(state.kubeconfig().context_names)

@@ -118,3 +118,12 @@ def test_fan_out_is_bounded() -> None:
 def test_wait_stops_at_a_terminal_failure() -> None:
     with pytest.raises(OperationError, match="gave up waiting for etcd: Failed: pod crash"):
         wait_for("etcd", lambda: Poll(False, "Failed: pod crash", failed=True), timeout=60, interval=0)
+
+
+def test_raise_failures_names_every_failed_context() -> None:
+    from kbmc.fanout import raise_failures
+
+    results = fan_out(["a", "b", "c"], lambda c: 1 / (c == "b"))
+    with pytest.raises(OperationError, match=r"^probing: a: ZeroDivisionError.*; c: ZeroDivisionError"):
+        raise_failures(results, "probing")
+    raise_failures(fan_out(["a"], lambda c: c), "probing")  # nothing failed: no error
