@@ -62,6 +62,6 @@ def raise_failures(results: list[ContextResult[T]], what: str) -> None:
     failed = [r for r in results if not r.ok]
     if failed:
         # API errors already start with their context; others get it here.
-        reasons = [r.error if (r.error or "").startswith(f"{r.context}:") else f"{r.context}: {r.error}"
+        reasons = [r.error if r.error and r.error.startswith(f"{r.context}:") else f"{r.context}: {r.error}"
                    for r in failed]
         raise OperationError(f"{what}: " + "; ".join(reasons))
