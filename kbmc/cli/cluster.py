@@ -138,9 +138,9 @@ def _apply(state: Globals, params: "EtcdParams", text: str, *, create_namespace:
     from kbmc.manifests import COMPONENT_DEF
     from kbmc.yamlio import load_yaml
 
-    topology = state.topology()
     control_plane = state.control_plane()
-    placed = params.placement or (topology.enabled_contexts if topology else list(state.data_planes or []))
+    # With --no-placement the operator may use any enabled data plane: check them all.
+    placed = params.placement or _default_placement(state) or []
     apply_params = clusters.ApplyParams(
         control_plane=control_plane, data_planes=placed, namespace=params.namespace, api=params.api,
         component_def=params.component_def or COMPONENT_DEF[params.api], kubeblocks_namespace=state.namespace,
