@@ -8,7 +8,7 @@ from kbmc.cli.state import Globals, split_contexts, state_of
 from kbmc.errors import InputError
 
 if TYPE_CHECKING:  # the modules themselves are imported inside the command: start-up matters
-    from kbmc.manifests import EtcdParams, PlacementRules
+    from kbmc.cluster.manifests import EtcdParams, PlacementRules
 
 app = typer.Typer(help="Render and create cross-cluster database Clusters.", no_args_is_help=True)
 create_app = typer.Typer(help="Render (and with --apply, create) a Cluster.", no_args_is_help=True)
@@ -74,7 +74,7 @@ def etcd(
 
     Works offline: `kbmc cluster create etcd | kubectl apply -f -`.
     """
-    from kbmc import manifests
+    from kbmc.cluster import manifests
 
     state = state_of(ctx)
     topology = state.topology()
@@ -119,7 +119,7 @@ def _default_placement(state: Globals) -> list[str] | None:
 
 
 def _placement_rules(state: Globals, placement: list[str] | None) -> "PlacementRules":
-    from kbmc.manifests import PlacementRules
+    from kbmc.cluster.manifests import PlacementRules
 
     topology = state.topology()
     if topology:
@@ -134,8 +134,8 @@ def _placement_rules(state: Globals, placement: list[str] | None) -> "PlacementR
 
 def _apply(state: Globals, params: "EtcdParams", text: str, *, create_namespace: bool, dry_run: bool, wait: bool,
            timeout: float) -> None:
-    from kbmc import clusters
-    from kbmc.manifests import COMPONENT_DEF
+    from kbmc.cluster import apply as clusters
+    from kbmc.cluster.manifests import COMPONENT_DEF
     from kbmc.yamlio import load_yaml
 
     control_plane = state.control_plane()

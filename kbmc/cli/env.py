@@ -33,7 +33,7 @@ def prepare(
     The kubeconfig holds exactly the data-plane contexts, with certificate files inlined;
     credentials that cannot work from inside a pod are refused before anything is written.
     """
-    from kbmc import secret
+    from kbmc.env import secret
 
     state = state_of(ctx)
     params = secret.PrepareParams(
@@ -81,7 +81,7 @@ def check(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the --in-cluster Job.")] = 120.0,
 ) -> None:
     """Preflight: every cluster reachable, authenticated, and allowed what the operator needs (runbook step 1)."""
-    from kbmc import envcheck
+    from kbmc.env import check as envcheck
 
     state = state_of(ctx)
     control_plane = state.control_plane()

@@ -343,7 +343,7 @@ def test_check_measures_latency_through_a_slow_link(kbmc, bed, tmp_path: Path) -
 def test_a_concurrent_edit_is_not_lost(kbmc, bed, unique_name, mocker) -> None:  # type: ignore[no-untyped-def]
     """Someone edits the Secret between kbmc's read and its write: the write fails, their edit stays."""
     from kbmc import kubeconfig as kc
-    from kbmc import secret
+    from kbmc.env import secret
     from kbmc.errors import OperationError
 
     ns = unique_name("kbs")

@@ -1,0 +1,1 @@
+"""`kbmc cluster`: render KubeBlocks Clusters (`manifests`) and apply them across clusters (`apply`)."""

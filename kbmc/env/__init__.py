@@ -1,0 +1,1 @@
+"""`kbmc env`: the data planes' kubeconfig Secret (`prepare`) and reachability checks (`check`)."""
