@@ -49,10 +49,14 @@ def main(argv: list[str] | None = None) -> int:
         print(bed.kubeconfig_path)
         return 0
     if args.cmd == "down":
-        if running is None:
+        # Stop whatever is still alive, also when a fault (or a test) killed part of the bed.
+        recorded = TestBed.load(args.dir)
+        if recorded is None or not recorded.any_alive():
             print("no test bed running", file=sys.stderr)
+            if recorded is not None:
+                recorded.stop()  # forget the stale state
             return 0
-        running.stop()
+        recorded.stop()
         print("test bed stopped", file=sys.stderr)
         return 0
     if running is None:

@@ -164,18 +164,30 @@ class TestBed:
         return bed
 
     @classmethod
-    def attach(cls, root: Path) -> TestBed | None:
-        """The bed recorded in `root`, if all its processes are running."""
+    def load(cls, root: Path) -> TestBed | None:
+        """The bed recorded in `root`, whatever state its processes are in."""
         path = Path(root) / "state.json"
         if not path.exists():
             return None
         raw = json.loads(path.read_text())
         clusters = {k: ClusterState(**v) for k, v in raw.pop("clusters").items()}
-        state = BedState(**raw, clusters=clusters)
-        bed = cls(Path(root), state)
-        if not _alive(state.etcd_pid) or not all(_alive(c.apiserver_pid) for c in clusters.values()):
+        return cls(Path(root), BedState(**raw, clusters=clusters))
+
+    @classmethod
+    def attach(cls, root: Path) -> TestBed | None:
+        """The bed recorded in `root`, if all its processes are running."""
+        bed = cls.load(root)
+        if bed is None or not _alive(bed.state.etcd_pid):
+            return None
+        if not all(_alive(c.apiserver_pid) for c in bed.state.clusters.values()):
             return None
         return bed
+
+    def pids(self) -> list[int | None]:
+        return [self.state.etcd_pid, *(p for c in self.state.clusters.values() for p in (c.apiserver_pid, c.kcm_pid))]
+
+    def any_alive(self) -> bool:
+        return any(_alive(pid) for pid in self.pids())
 
     def save(self) -> None:
         data = asdict(self.state)
@@ -304,6 +316,9 @@ class TestBed:
             "--enable-priority-and-fairness=false",
             "--profiling=false",
             "--endpoint-reconciler-type=none",
+            # Webhooks, conversion webhooks and aggregated APIs are then resolved through EndpointSlices,
+            # never a Service's ClusterIP (10.x here): nothing the bed runs may dial beyond loopback.
+            "--enable-aggregator-routing=true",
             "--v=1",
         ], f"{c.name}-apiserver")
 

@@ -1,6 +1,7 @@
-"""The real KubeBlocks CRDs, from the `github.com/apecloud/kubeblocks` Go module's config/crd/bases.
+"""The real KubeBlocks CRDs and chart, from the `github.com/apecloud/kubeblocks` Go module.
 
-One place pins which release serves each Cluster API the tests check against.
+One place pins which release serves each Cluster API the tests check against, and which release's
+chart (`deploy/helm`) the operator tests install.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ MODULE = "github.com/apecloud/kubeblocks"
 # Cluster API -> the KubeBlocks release whose CRDs define it.
 RELEASES = {"v1alpha1": "v0.9.0", "v1": "v1.0.1"}
 CRDS = ("apps.kubeblocks.io_clusters.yaml", "apps.kubeblocks.io_componentdefinitions.yaml")
+# The chart the operator tests install (0.9: the v1alpha1 Cluster API, the runbook's release).
+CHART_RELEASE = RELEASES["v1alpha1"]
 
 
 class CrdsUnavailable(RuntimeError):
@@ -25,6 +28,23 @@ class CrdsUnavailable(RuntimeError):
 
 
 def crd_dir(release: str) -> Path:
+    return module_dir(release) / "config" / "crd" / "bases"
+
+
+def chart_dir(release: str = CHART_RELEASE) -> Path:
+    """The real KubeBlocks chart (read-only, in the Go module cache)."""
+    return module_dir(release) / "deploy" / "helm"
+
+
+def all_crds(release: str = CHART_RELEASE) -> list[dict[str, Any]]:
+    """Every CRD of a release (config/crd/bases), as the operator needs them in the control plane."""
+    docs: list[dict[str, Any]] = []
+    for path in sorted(crd_dir(release).glob("*.yaml")):
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return docs
+
+
+def module_dir(release: str) -> Path:
     go = shutil.which("go")
     if go is None:
         raise CrdsUnavailable("Go is not installed: cannot fetch the KubeBlocks CRDs")
@@ -33,7 +53,7 @@ def crd_dir(release: str) -> Path:
     info = json.loads(proc.stdout or "{}")
     if proc.returncode != 0 or "Dir" not in info:
         raise CrdsUnavailable(f"go mod download {MODULE}@{release} failed: {info.get('Error') or proc.stderr.strip()}")
-    return Path(info["Dir"]) / "config" / "crd" / "bases"
+    return Path(info["Dir"])
 
 
 def load_crds(api: str) -> list[dict[str, Any]]:
