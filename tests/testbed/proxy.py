@@ -6,6 +6,7 @@ server points at the proxy still verifies the apiserver's certificate.
 
 from __future__ import annotations
 
+import queue
 import socket
 import threading
 import time
@@ -60,18 +61,39 @@ class DelayProxy:
                 threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
 
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        """Every chunk leaves `delay` seconds after it arrived: latency, not a bandwidth limit.
+
+        A reader queues chunks with their arrival time and a sender releases each when due, so a
+        large response is late by one delay, not by one delay per chunk.
+        """
+        chunks: queue.Queue[tuple[float, bytes]] = queue.Queue()
+
+        def send() -> None:
+            try:
+                while True:
+                    due, data = chunks.get()
+                    if not data:
+                        break
+                    wait = due - time.monotonic()
+                    if wait > 0:
+                        time.sleep(wait)
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for s in (src, dst):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
         try:
             while not self._closed.is_set():
                 data = src.recv(65536)
+                chunks.put((time.monotonic() + self.delay, data))
                 if not data:
                     break
-                time.sleep(self.delay)  # one-way delay on every chunk
-                dst.sendall(data)
         except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            chunks.put((0.0, b""))
