@@ -166,9 +166,9 @@ def resolve_token(user: dict[str, Any], context: str) -> dict[str, Any]:
 
     client-go: a `tokenFile` wins over an inline `token` (the file is re-read and
     used for every request), and the file's content is whitespace-trimmed
-    (strings.TrimSpace). An inline token is trimmed the same way: a trailing newline
-    from `token: |` is never part of a token, and an HTTP header cannot carry it.
-    The result holds no file reference, so it works where the file does not exist.
+    (strings.TrimSpace). An inline token is sent as written (kubectl_problems refuses
+    one with a newline, as kubectl fails on it). The result holds no file reference,
+    so it works where the file does not exist.
     """
     out = dict(user)
     token_file = out.pop(_TOKEN_FILE, None)
@@ -185,8 +185,6 @@ def resolve_token(user: dict[str, Any], context: str) -> dict[str, Any]:
                              hint="write the token into the file")
         redact.register(token)
         out["token"] = token
-    elif isinstance(out.get("token"), str):
-        out["token"] = out["token"].strip()
     return out
 
 
@@ -361,13 +359,20 @@ def kubectl_problems(cluster_name: str, cluster: dict[str, Any], user_name: str,
                                                     or cluster.get("certificate-authority-data")):
         problems.append(f"cluster {cluster_name!r}: specifying a root certificates file with the insecure flag "
                         f"is not allowed")
+    token = user.get("token")
+    if isinstance(token, str) and not user.get(_TOKEN_FILE) and any(ord(c) < 32 and c != "\t" or ord(c) == 127
+                                                                     for c in token):
+        problems.append(f"the token of user {user_name} contains a newline or another control character, which "
+                        f"no HTTP header can carry (kubectl: net/http: invalid header field value for "
+                        f"\"Authorization\"); remove it (a `token: |` block adds a newline) or use a tokenFile, "
+                        f"which is read trimmed")
     methods = []
     if user.get("token") or user.get(_TOKEN_FILE):
         methods.append("token")
     if user.get("username") or user.get("password"):
         methods.append("basicAuth")
     if len(methods) > 1:
-        problems.append(f"more than one authentication method found for {user_name}; found {methods}, "
+        problems.append(f"more than one authentication method found for {user_name}; found [{' '.join(methods)}], "
                         f"only one is allowed")
     has_cert = user.get("client-certificate") or user.get("client-certificate-data")
     has_key = user.get("client-key") or user.get("client-key-data")
@@ -402,12 +407,13 @@ def kubectl_problems(cluster_name: str, cluster: dict[str, Any], user_name: str,
 
 
 def server_url(cluster: dict[str, Any]) -> str:
-    """The cluster's server as client-go dials it (rest.DefaultServerURL).
+    """The cluster's server as kubectl dials it.
 
-    A value without a scheme (`localhost:6443`, `10.0.0.1:6443`) gets `https://` when the
-    cluster or user has TLS material or skips verification, else `http://` - client-go
-    decides from the CA and the insecure flag of the cluster. The scheme is lower-cased,
-    as Go's url.Parse does.
+    A value without a scheme (`localhost:6443`, `10.0.0.1:6443`) is dialled with plain
+    `http://` by kubectl (checked: even with a CA and client certificates, kubectl 1.32
+    sends `GET http://localhost:6443/version`), so against an HTTPS server it fails with
+    "Client sent an HTTP request to an HTTPS server" - kbmc dials it the same way. The
+    scheme is lower-cased, as Go's url.Parse does (`HTTPS://` works in kubectl).
     """
     from urllib.parse import urlsplit, urlunsplit
 
@@ -415,9 +421,7 @@ def server_url(cluster: dict[str, Any]) -> str:
     try:
         parts = urlsplit(raw)
         if not parts.scheme or not parts.netloc:
-            tls = bool(cluster.get("certificate-authority") or cluster.get("certificate-authority-data")
-                       or cluster.get("insecure-skip-tls-verify"))
-            parts = urlsplit(("https://" if tls else "http://") + raw)
+            parts = urlsplit("http://" + raw)
             if parts.path not in ("", "/"):
                 raise ValueError(f"host must be a URL or a host:port pair: {raw!r}")
         parts.port  # noqa: B018 - raises ValueError for a bad port

@@ -47,7 +47,8 @@ class ContextCheck:
     reachable: bool = False
     server: str = ""
     version: str | None = None
-    user: str | None = None
+    user: str | None = None  # the effective user: after impersonation, as the operator will act
+    groups: list[str] = field(default_factory=list)
     latency_ms: float | None = None
     missing: list[str] = field(default_factory=list)
     error: str | None = None
@@ -60,7 +61,7 @@ class ContextCheck:
 
     def as_dict(self) -> dict[str, Any]:
         return {"context": self.context, "role": self.role, "ok": self.ok, "reachable": self.reachable,
-                "server": self.server, "version": self.version, "user": self.user,
+                "server": self.server, "version": self.version, "user": self.user, "groups": self.groups,
                 "latencyMs": self.latency_ms, "missingPermissions": self.missing, "error": self.error,
                 "inCluster": self.in_cluster, "warnings": self.warnings}
 
@@ -92,7 +93,9 @@ def check_context(client: KubeClient, role: str) -> ContextCheck:
     try:
         review = client.create("/apis/authentication.k8s.io/v1/selfsubjectreviews",
                                {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
-        result.user = ((review.get("status") or {}).get("userInfo") or {}).get("username")
+        info = (review.get("status") or {}).get("userInfo") or {}
+        result.user = info.get("username")
+        result.groups = list(info.get("groups") or [])
     except ApiError as exc:
         if exc.unauthenticated or exc.unreachable:
             result.error = exc.summary
