@@ -71,8 +71,11 @@ class ApiError(OperationError):
             return f"unreachable: {self.reason}"
         if self.unauthenticated:
             return "not authenticated: the server rejected the credentials (401 Unauthorized)"
+        message = self.body.get("message") if isinstance(self.body, dict) else None
+        if self.status == 403 and 'User "system:anonymous"' in str(message):
+            return ("not authenticated: the server took the request as anonymous (system:anonymous); "
+                    "it does not accept these credentials")
         if self.status == 403:
-            message = self.body.get("message") if isinstance(self.body, dict) else None
             return f"forbidden (403): {message}" if message else "forbidden (403)"
         return str(self)
 

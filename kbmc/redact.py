@@ -31,7 +31,9 @@ _lock = threading.Lock()
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # A whole PEM block (private keys and certificates alike), also when newlines were escaped in a repr.
-    (re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(-----END [A-Z0-9 ]+-----|\Z)", re.S), f"{MASK} PEM"),
+    (re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?-----END [A-Z0-9 ]+-----", re.S), f"{MASK} PEM"),
+    # ... and one cut short (a truncated message): the rest of its line and the base64 lines after it.
+    (re.compile(r"-----BEGIN [A-Z0-9 ]+-----[^\n]*(\n[A-Za-z0-9+/=]{16,})*"), f"{MASK} PEM"),
     # Header values: "Authorization: Bearer x", b'Bearer x\n', "Basic dXNlcjpwdw==".
     (re.compile(r"(?i)\b(bearer|basic)(\s+|%20)[^\s'\",;)}\]]+"), rf"\1 {MASK}"),
     (re.compile(r"(?i)(\b(?:proxy-)?authorization['\"]?\s*[:=]\s*['\"]?)(?!bearer|basic)[^\s'\",;)}\]]+"),
