@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line unless --debug
         if debug:
             out.traceback(exc)
-        out.error(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)")
+        out.error(f"unexpected {type(exc).__name__}: {exc}" + ("" if debug else " (rerun with --debug for details)"))
         code = EXIT_FAILED
     sys.exit(code)
 

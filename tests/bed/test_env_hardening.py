@@ -208,6 +208,10 @@ def test_check_treats_servers_and_users_as_kubectl_does(kbmc, bed, tmp_path: Pat
     else:
         assert oracle.returncode == 0, oracle.stderr
         assert rows["k8s-1"]["reachable"] and rows["k8s-1"]["version"] == json.loads(oracle.stdout)["gitVersion"]
+        # ... and prepare ships it: `exec: null` is no exec plugin, the upper-case scheme is a URL.
+        r = kbmc("env", "prepare", "--context", "cp", "--data-planes", "k8s-1", "--allow-loopback", "--dry-run",
+                 kubeconfig=path)
+        assert r.code == 0, r.stderr
 
 
 # ---- env prepare: no data loss -------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ def _fresh_redactor() -> Any:
     ("Invalid header value b'Bearer s3cr3t-tok\\n'", "s3cr3t-tok"),
     ("Authorization: Bearer abc.def.ghi", "abc.def.ghi"),
     ("authorization=Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA=="),
-    ("proxy http://alice:pa55word@10.9.9.9:3128 refused", "pa55word"),
+    ("proxy http://alice:pa55word@proxy.invalid:3128 refused", "pa55word"),
     ("dial SOCKS5://bob:hunter22@[::1]:1080", "hunter22"),
     ("server alice:pa55word@example.test:6443", "pa55word"),
     ("token: eyJhbGciOiJSUzI1NiJ9.payload", "eyJhbGciOiJSUzI1NiJ9.payload"),
@@ -73,7 +73,7 @@ def test_data_redacts_secret_keys_and_strings() -> None:
 def test_loading_a_kubeconfig_registers_its_credentials(tmp_path: Path) -> None:
     path = tmp_path / "config"
     path.write_text(yaml.safe_dump({"clusters": [{"name": "c", "cluster": {
-        "server": "https://10.1.1.1", "proxy-url": "http://al:proxy-pw-9@10.2.2.2:3128"}}],
+        "server": "https://api.invalid", "proxy-url": "http://al:proxy-pw-9@proxy.invalid:3128"}}],
         "users": [{"name": "u", "user": {"username": "admin", "password": "pw-xyz-123"}},
                   {"name": "t", "user": {"token": "inline-token-42\n"}}],
         "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}]}))
@@ -96,7 +96,7 @@ def test_transport_errors_read_balanced() -> None:
 
 def config(tmp_path: Path, user: dict[str, Any], cluster: dict[str, Any] | None = None,
            extra: dict[str, Any] | None = None) -> Path:
-    doc = {"clusters": [{"name": "c", "cluster": {"server": "https://10.1.1.1:6443"} if cluster is None else cluster}],
+    doc = {"clusters": [{"name": "c", "cluster": {"server": "https://api.invalid:6443"} if cluster is None else cluster}],
            "users": [{"name": "u", "user": user}],
            "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}], **(extra or {})}
     path = tmp_path / "config"
@@ -148,15 +148,15 @@ def test_exec_null_is_no_exec(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("cluster", "user", "reason"), [
-    ({"server": "https://10.1.1.1", "insecure-skip-tls-verify": True, "certificate-authority-data": "Q0E="},
+    ({"server": "https://api.invalid", "insecure-skip-tls-verify": True, "certificate-authority-data": "Q0E="},
      {"token": "t0k3n-x"}, "specifying a root certificates file with the insecure flag is not allowed"),
-    ({"server": "https://10.1.1.1"}, {"client-certificate-data": "Q0VSVA=="},
+    ({"server": "https://api.invalid"}, {"client-certificate-data": "Q0VSVA=="},
      "client-key-data or client-key must be specified for u to use the clientCert authentication method"),
-    ({"server": "https://10.1.1.1"}, {"token": "t0k3n-x", "username": "a", "password": "pw-123456"},
+    ({"server": "https://api.invalid"}, {"token": "t0k3n-x", "username": "a", "password": "pw-123456"},
      "more than one authentication method found for u; found [token basicAuth], only one is allowed"),
-    ({"server": "https://10.1.1.1"}, {"token": "t0k3n-x", "as-groups": ["g"]},
+    ({"server": "https://api.invalid"}, {"token": "t0k3n-x", "as-groups": ["g"]},
      "requesting uid, groups or user-extra for u without impersonating a user"),
-    ({"server": "https://10.1.1.1", "proxy-url": "ftp://10.2.2.2"}, {"token": "t0k3n-x"},
+    ({"server": "https://api.invalid", "proxy-url": "ftp://proxy.invalid"}, {"token": "t0k3n-x"},
      "unsupported scheme 'ftp', must be http, https, or socks5"),
     ({}, {"token": "t0k3n-x"}, "no server found for cluster 'c'"),
 ])
@@ -170,7 +170,7 @@ def test_configs_kubectl_rejects_are_refused_with_its_reason(tmp_path: Path, clu
 
 @pytest.mark.parametrize("section", ["clusters", "users", "contexts"])
 def test_duplicate_names_within_one_file_are_refused(tmp_path: Path, section: str) -> None:
-    doc: dict[str, Any] = {"clusters": [{"name": "c", "cluster": {"server": "https://10.1.1.1"}}],
+    doc: dict[str, Any] = {"clusters": [{"name": "c", "cluster": {"server": "https://api.invalid"}}],
                            "users": [{"name": "u", "user": {"token": "t0k3n-x"}}],
                            "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}]}
     doc[section].append(doc[section][0])
@@ -202,7 +202,7 @@ def test_not_loopback(server: str) -> None:
 
 
 def test_loopback_proxy_is_refused_for_the_pod(tmp_path: Path) -> None:
-    path = config(tmp_path, {"token": "t0k3n-x"}, {"server": "https://10.1.1.1", "proxy-url": "http://[::ffff:127.0.0.1]:3128"})
+    path = config(tmp_path, {"token": "t0k3n-x"}, {"server": "https://api.invalid", "proxy-url": "http://[::ffff:127.0.0.1]:3128"})
     entry = kc.load(str(path)).context("x")
     problems = kc.in_pod_problems(entry, allow_loopback=False, server_override=None)
     assert len(problems) == 1 and "proxy-url" in problems[0] and "loopback" in problems[0]
@@ -223,3 +223,19 @@ def test_impersonation_headers_as_client_go_sends_them() -> None:
     assert headers == (("Impersonate-User", "kbmc-viewer"), ("Impersonate-Uid", "42"), ("Impersonate-Group", "a"),
                        ("Impersonate-Group", "b"), ("Impersonate-Extra-scopes", "x"), ("Impersonate-Extra-scopes", "y"))
     assert impersonation_headers({"token": "x"}) == ()
+
+
+# ---- crashes become one line, exit 2 -----------------------------------------------------------------
+
+
+def test_non_utf8_kubeconfig_and_token_file_are_exit_2_one_line(kbmc, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad-config"
+    bad.write_bytes(b"apiVersion: v1\nkind: Config\n# caf\xe9\n")
+    r = kbmc("env", "check", "--context", "cp", "--data-planes", "k8s-1", kubeconfig=bad)
+    assert r.code == 2 and r.stderr.count("error:") == 1 and "is not UTF-8 text" in r.stderr
+    assert "unexpected" not in r.stderr and "Traceback" not in r.stderr
+    (tmp_path / "tok").write_bytes(b"\xff\xfe")
+    good = config(tmp_path, {"tokenFile": str(tmp_path / "tok")})
+    r = kbmc("env", "prepare", "--context", "x", "--data-planes", "x", "--dry-run", kubeconfig=good)
+    assert r.code == 2 and "tokenFile" in r.stderr and "is not UTF-8 text" in r.stderr, r.stderr
+    assert "unexpected" not in r.stderr
