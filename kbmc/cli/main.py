@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
             out.error(f"{exc.format_message()} (see '{where} --help')")
         code = EXIT_INPUT
     except ClickException as exc:
-        exc.show()
+        out.error(exc.format_message())  # through Output: an argument may carry a credential
         code = exc.exit_code
     except KbmcError as exc:
         if debug:
