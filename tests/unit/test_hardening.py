@@ -239,3 +239,15 @@ def test_non_utf8_kubeconfig_and_token_file_are_exit_2_one_line(kbmc, tmp_path: 
     r = kbmc("env", "prepare", "--context", "x", "--data-planes", "x", "--dry-run", kubeconfig=good)
     assert r.code == 2 and "tokenFile" in r.stderr and "is not UTF-8 text" in r.stderr, r.stderr
     assert "unexpected" not in r.stderr
+
+
+def test_socks_proxy_without_pysocks_is_a_clear_input_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from kbmc.clients import ClientRegistry
+
+    monkeypatch.setitem(sys.modules, "socks", None)  # as if PySocks were not installed
+    path = config(tmp_path, {"token": "t0k3n-x"}, {"server": "https://api.invalid:6443",
+                                                  "proxy-url": "socks5://127.0.0.1:1080"})
+    with pytest.raises(InputError, match="is a SOCKS proxy, which needs the PySocks package"):
+        ClientRegistry(kc.load(str(path))).for_context("x")
