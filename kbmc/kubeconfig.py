@@ -120,7 +120,10 @@ class KubeConfig:
             if name in overrides:
                 cluster["server"] = overrides[name]
             if cluster.get("server"):
-                cluster["server"] = server_url(cluster)
+                try:
+                    cluster["server"] = server_url(cluster)
+                except ValueError as exc:
+                    raise InputError(f"context {name!r}: {exc}") from None
             user = resolve_token(user, name)
             if inline:
                 cluster = _inline_files(cluster, "cluster", name)

@@ -69,7 +69,11 @@ def parse_server_overrides(values: list[str], data_planes: list[str]) -> dict[st
             raise InputError(f"--server {value!r} must be CONTEXT=URL", hint="e.g. --server k8s-1=https://10.0.0.11:6443")
         if context not in data_planes:
             raise InputError(f"--server {value!r}: {context!r} is not a data plane ({', '.join(data_planes)})")
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a port out of range
+        except ValueError:
+            raise InputError(f"--server {value!r}: {url!r} is not a URL (bad host or port)") from None
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise InputError(f"--server {value!r}: {url!r} is not an http(s) URL with a host")
         if context in overrides:

@@ -251,3 +251,13 @@ def test_socks_proxy_without_pysocks_is_a_clear_input_error(tmp_path: Path, monk
                                                   "proxy-url": "socks5://127.0.0.1:1080"})
     with pytest.raises(InputError, match="is a SOCKS proxy, which needs the PySocks package"):
         ClientRegistry(kc.load(str(path))).for_context("x")
+
+
+def test_bad_server_port_is_input_error_not_a_crash(kbmc, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = config(tmp_path, {"token": "t0k3n-x"})
+    r = kbmc("env", "prepare", "--context", "x", "--data-planes", "x", "--dry-run",
+             "--server", "x=https://api.invalid:99999", kubeconfig=path)
+    assert r.code == 2 and "bad host or port" in r.stderr and "unexpected" not in r.stderr
+    bad = config(tmp_path, {"token": "t0k3n-x"}, {"server": "https://api.invalid:99999"})
+    r = kbmc("env", "check", "--context", "x", "--data-planes", "x", kubeconfig=bad)
+    assert r.code == 2 and "is not a URL or a host:port pair" in r.stderr and "unexpected" not in r.stderr
