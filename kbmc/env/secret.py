@@ -213,7 +213,15 @@ def _refuse_removing_live_contexts(registry: ClientRegistry, params: PreparePara
     """The operator loads every context of its --multi-cluster-contexts from this Secret: never pull one away."""
     from kbmc.cluster.apply import OPERATOR_DEPLOYMENT, operator_contexts
 
-    live = operator_contexts(registry, params.control_plane, params.namespace)
+    try:
+        live = operator_contexts(registry, params.control_plane, params.namespace)
+    except ApiError as exc:
+        if exc.status != 403:
+            raise
+        raise OperationError(
+            f"cannot tell whether the operator still uses {', '.join(removed)}: reading Deployment "
+            f"{params.namespace}/{OPERATOR_DEPLOYMENT} is forbidden (403); nothing was changed",
+            hint="pass --allow-remove if the operator no longer lists them") from None
     if live is None:
         return
     in_use = [c for c in removed if c in live[0]]
