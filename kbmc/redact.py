@@ -14,11 +14,12 @@ through `Output` (kbmc/output.py), and `Output` passes it through `text()` or
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 import threading
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import re
 
 MASK = "REDACTED"
 # Shorter values are not registered: replacing every "ab" in a message would mangle it,
@@ -29,29 +30,39 @@ _known: set[str] = set()
 _known_sorted: list[str] = []
 _lock = threading.Lock()
 
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # A whole PEM block (private keys and certificates alike), also when newlines were escaped in a repr.
-    (re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?-----END [A-Z0-9 ]+-----", re.S), f"{MASK} PEM"),
-    # ... and one cut short (a truncated message): the rest of its line and the base64 lines after it.
-    (re.compile(r"-----BEGIN [A-Z0-9 ]+-----[^\n]*(\n[A-Za-z0-9+/=]{16,})*"), f"{MASK} PEM"),
-    # Header values: "Authorization: Bearer x", b'Bearer x\n', "Basic dXNlcjpwdw==".
-    (re.compile(r"(?i)\b(bearer|basic)(\s+|%20)[^\s'\",;)}\]]+"), rf"\1 {MASK}"),
-    (re.compile(r"(?i)(\b(?:proxy-)?authorization['\"]?\s*[:=]\s*['\"]?)(?!bearer|basic)[^\s'\",;)}\]]+"),
-     rf"\1{MASK}"),
-    # user info in a URL: scheme://user:pw@host, and a scheme-less user:pw@host:port.
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/@\s'\"]+@"), rf"\1{MASK}@"),
-    (re.compile(r"(?<![\w@/.:-])[\w.%~!$&*+-]+:[^\s/@'\"]+@(?=[\w.\[\]-]+(:\d+)?\b)"), f"{MASK}@"),
-    # key/value pairs as in YAML, JSON, query strings.
-    (re.compile(r"(?i)(\b(?:token|password|passwd|client-key-data|client-certificate-data|tokenFile|"
-                r"access[_-]token|id[_-]token|refresh[_-]token)['\"]?\s*[:=]\s*['\"]?)"
-                r"(?!REDACTED)[^\s'\",}\]]+"), rf"\1{MASK}"),
-)
+
+@cache
+def _patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """Compiled on first use: start-up time matters, and most commands print no error."""
+    import re
+
+    return (
+        # A whole PEM block (private keys and certificates alike), also when newlines were escaped in a repr.
+        (re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?-----END [A-Z0-9 ]+-----", re.S), f"{MASK} PEM"),
+        # ... and one cut short (a truncated message): the rest of its line and the base64 lines after it.
+        (re.compile(r"-----BEGIN [A-Z0-9 ]+-----[^\n]*(\n[A-Za-z0-9+/=]{16,})*"), f"{MASK} PEM"),
+        # Header values: "Authorization: Bearer x", b'Bearer x\n', "Basic dXNlcjpwdw==".
+        (re.compile(r"(?i)\b(bearer|basic)(\s+|%20)[^\s'\",;)}\]]+"), rf"\1 {MASK}"),
+        (re.compile(r"(?i)(\b(?:proxy-)?authorization['\"]?\s*[:=]\s*['\"]?)(?!bearer|basic)[^\s'\",;)}\]]+"),
+         rf"\1{MASK}"),
+        # user info in a URL: scheme://user:pw@host, and a scheme-less user:pw@host:port.
+        (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/@\s'\"]+@"), rf"\1{MASK}@"),
+        (re.compile(r"(?<![\w@/.:-])[\w.%~!$&*+-]+:[^\s/@'\"]+@(?=[\w.\[\]-]+(:\d+)?\b)"), f"{MASK}@"),
+        # key/value pairs as in YAML, JSON, query strings.
+        (re.compile(r"(?i)(\b(?:token|password|passwd|client-key-data|client-certificate-data|tokenFile|"
+                    r"access[_-]token|id[_-]token|refresh[_-]token)['\"]?\s*[:=]\s*['\"]?)"
+                    r"(?!REDACTED)[^\s'\",}\]]+"), rf"\1{MASK}"),
+    )
 
 
 def register(value: Any) -> None:
     """Remember a credential so it is replaced wherever it appears later."""
     if not isinstance(value, (str, bytes)):
         return
+    import base64
+    import binascii
+    import re
+
     raw = value.decode(errors="replace") if isinstance(value, bytes) else value
     forms = {raw, raw.strip()}
     # Base64 data (client-key-data, a Secret's data): its decoded text and each line of a PEM body.
@@ -92,7 +103,7 @@ def text(message: str) -> str:
         escaped = value.encode("unicode_escape").decode()  # as it appears inside a repr
         if escaped != value and escaped in message:
             message = message.replace(escaped, MASK)
-    for pattern, replacement in _PATTERNS:
+    for pattern, replacement in _patterns():
         message = pattern.sub(replacement, message)
     return message
 
