@@ -26,10 +26,7 @@ _FILE_FIELDS = {
     "user": {"client-certificate": "client-certificate-data", "client-key": "client-key-data"},
 }
 _TOKEN_FILE = "tokenFile"
-# Fields whose values are credentials: never printed.
-SECRET_FIELDS = frozenset(
-    {"client-key-data", "client-certificate-data", "token", "password", "tokenFile", "client-key"}
-)
+# Fields whose values are credentials: kbmc.redact.SECRET_KEYS (never printed).
 
 
 @dataclass
