@@ -157,7 +157,8 @@ def _inline_files(section: dict[str, Any], kind: str, context: str) -> dict[str,
         path = out.pop(file_key, None)
         if path and not out.get(data_key):
             out[data_key] = base64.b64encode(_read_referenced(path, context, file_key)).decode()
-            redact.register(out[data_key])
+            if kind == "user":  # a CA is public; client certificates and keys are not shown
+                redact.register(out[data_key])
     return out
 
 
