@@ -113,6 +113,13 @@ class Output:
             text = dump_yaml(payload)
         self.raw(text, reveal=True)  # already redacted above, as asked
 
+    def manifest(self, text: str) -> None:
+        """A document for another program (`| kubectl apply -f -`): only known credentials are replaced.
+
+        Shape-based redaction would rewrite a user's own values that merely look like credentials.
+        """
+        self.raw(redact.known(text), reveal=True)
+
     def raw(self, text: str, *, reveal: bool = False) -> None:
         sys.stdout.write(text if reveal else redact.text(text))
         sys.stdout.flush()

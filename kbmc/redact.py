@@ -92,7 +92,19 @@ def forget_all() -> None:
 
 
 def text(message: str) -> str:
-    """`message` with every credential replaced by REDACTED."""
+    """`message` with every credential replaced by REDACTED: known values, then credential-shaped text."""
+    message = known(message)
+    for pattern, replacement in _patterns():
+        message = pattern.sub(replacement, message)
+    return message
+
+
+def known(message: str) -> str:
+    """`message` with every registered credential replaced, and nothing else touched.
+
+    For documents a user wrote or kbmc rendered (manifests): there a value shaped like a credential
+    (`token=x` in an annotation) is the user's data, and rewriting it would corrupt what they apply.
+    """
     if not message:
         return message
     with _lock:
@@ -103,8 +115,6 @@ def text(message: str) -> str:
         escaped = value.encode("unicode_escape").decode()  # as it appears inside a repr
         if escaped != value and escaped in message:
             message = message.replace(escaped, MASK)
-    for pattern, replacement in _patterns():
-        message = pattern.sub(replacement, message)
     return message
 
 
