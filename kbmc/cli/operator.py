@@ -91,6 +91,11 @@ def install(
         out.data({**plan.as_dict(), "dryRun": dry_run, "revisionAfter": result.revision, "ready": result.ready})
     where = f"release {params.release} in {params.control_plane}/{params.namespace}"
     if dry_run:
+        import shlex
+
+        out.info(f"would run: {shlex.join(plan.argv)}")
+        if plan.crds_source:
+            out.info(f"after applying {len(plan.crds) or 'the'} CRDs server-side from {plan.crds_source}")
         verb = {"install": "would install", "upgrade": "would upgrade", "unchanged": "would leave unchanged"}
         out.info(f"dry run: {verb[plan.action]} {where}; nothing was run")
         return

@@ -99,15 +99,19 @@ def plan(kube: kc.KubeConfig, registry: ClientRegistry, params: InstallParams) -
     warnings = check_data_planes(kube, registry, params)
 
     current = rel.current(cp, params.namespace, params.release)
+    deployed = rel.current(cp, params.namespace, params.release, deployed=True) if current else None
     desired = checked.desired
     chart_version = wanted_chart_version(params, checked)
-    if current is None or current.status not in ("deployed",):
-        action = "install" if current is None else "upgrade"
-        changes = [] if current is None else [f"release status {current.status} -> deployed"]
+    changes: list[str] = []
+    if current is None:
+        action = "install"
     else:
-        changes = vals.changes(current.config, desired)
-        if chart_version and current.chart_version.lstrip("v") != chart_version:
-            changes.insert(0, f"chart version: {current.chart_version} -> {chart_version}")
+        base = deployed or current
+        changes = vals.changes(base.config, desired)
+        if chart_version and base.chart_version.lstrip("v") != chart_version:
+            changes.insert(0, f"chart version: {base.chart_version} -> {chart_version}")
+        if current.status != "deployed":
+            changes.append(f"last revision {current.revision} is {current.status}")
         action = "upgrade" if changes else "unchanged"
     argv = command_line(params.installer, build_argv(params, checked, installer_action(params.installer, action),
                                                      vals.VALUES_FILE),
@@ -133,7 +137,11 @@ def install(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, param
         return InstallResult(the_plan, dry_run=True)
     cp = registry.for_context(params.control_plane)
     if the_plan.action == "unchanged":
-        return InstallResult(the_plan, revision=the_plan.revision, ready=_ready_now(cp, params) if params.wait else None)
+        result = InstallResult(the_plan, revision=the_plan.revision)
+        if params.wait:
+            _wait(cp, params, on_progress)
+            result.ready = True
+        return result
     if the_plan.crds_source is not None:
         crds = the_plan.crds or charts.fetch_crds(the_plan.crds_source)
         on_progress(f"applying {len(crds)} CRDs server-side to {params.control_plane}")
@@ -156,11 +164,15 @@ def install(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, param
     after = rel.current(cp, params.namespace, params.release)
     result = InstallResult(the_plan, revision=after.revision if after else None)
     if params.wait:
-        from kbmc.operator.wait import wait_manager
-
-        wait_manager(cp, params.namespace, params.release, timeout=params.timeout, on_progress=on_progress)
+        _wait(cp, params, on_progress)
         result.ready = True
     return result
+
+
+def _wait(cp: KubeClient, params: InstallParams, on_progress: Callable[[str], None]) -> None:
+    from kbmc.operator.wait import wait_manager
+
+    wait_manager(cp, params.namespace, params.release, timeout=params.timeout, on_progress=on_progress)
 
 
 def installer_action(installer: str, action: str) -> str:
@@ -168,13 +180,6 @@ def installer_action(installer: str, action: str) -> str:
     if installer == "kbcli":
         return "install" if action == "install" else "upgrade"
     return action
-
-
-def _ready_now(cp: KubeClient, params: InstallParams) -> bool:
-    from kbmc.operator.status import manager_deployment, ready
-
-    deployment = manager_deployment(cp, params.namespace, params.release)
-    return deployment is not None and ready(deployment)
 
 
 def apply_crds(client: KubeClient, crds: list[dict[str, Any]], *, timeout: float) -> None:

@@ -27,9 +27,9 @@ class Release:
     config: dict[str, Any]  # user-supplied values
 
 
-def current(client: KubeClient, namespace: str, name: str) -> Release | None:
-    """The release's latest revision, or None when it was never installed (or is uninstalled)."""
-    selector = f"owner=helm,name={name}"
+def current(client: KubeClient, namespace: str, name: str, *, deployed: bool = False) -> Release | None:
+    """The release's latest revision (with `deployed`, the latest deployed one), or None when there is none."""
+    selector = f"owner=helm,name={name}" + (",status=deployed" if deployed else "")
     items = client.get(resource_path("v1", "secrets", namespace), labelSelector=selector)["items"]
     if not items:
         return None

@@ -96,6 +96,8 @@ def changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[
 def _show(value: Any) -> str:
     if value is None:
         return "(unset)"
+    if value == "":
+        return "(empty)"
     if isinstance(value, dict):
         return "{...}"
     text = str(value)

@@ -28,8 +28,12 @@ def pods_reason(client: KubeClient, namespace: str, deployment: dict[str, Any]) 
     """The most telling thing about the manager's pods: pending, image pull back-off, crash loop (last log line)."""
     labels = deployment["spec"]["selector"].get("matchLabels") or {}
     selector = ",".join(f"{k}={v}" for k, v in labels.items())
-    pods = client.get(resource_path("v1", "pods", namespace), labelSelector=selector)["items"]
     name = deployment["metadata"]["name"]
+    # Only the Deployment's own pods (its ReplicaSets are named <deployment>-<hash>): the chart's hook Jobs
+    # carry the same labels.
+    pods = [p for p in client.get(resource_path("v1", "pods", namespace), labelSelector=selector)["items"]
+            if any(o.get("kind") == "ReplicaSet" and o.get("name", "").startswith(f"{name}-")
+                   for o in p["metadata"].get("ownerReferences") or [])]
     if not pods:
         status = deployment.get("status") or {}
         return f"Deployment {name}: no pods ({status.get('availableReplicas', 0)}/{deployment['spec'].get('replicas', 1)} available)"
@@ -59,5 +63,6 @@ def _last_log_line(client: KubeClient, namespace: str, pod: str, container: str)
                               query={"container": container, "previous": "true", "tailLines": 1})
     except Exception as exc:  # noqa: BLE001 - the reason is best effort
         return f"(unavailable: {exc})"
-    text = body.get("message", "") if isinstance(body, dict) else str(body)
+    # The log is text; a JSON log line (zap's JSON encoder) parses as an object with its message in "msg".
+    text = str(body.get("msg") or body.get("message") or "") if isinstance(body, dict) else str(body)
     return text.strip().splitlines()[-1] if text.strip() else "(empty)"
