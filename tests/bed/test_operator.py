@@ -175,6 +175,32 @@ def test_wait_times_out_saying_what_was_last_seen(installed, kbmc, bed, helm_pat
     assert "Pending" in r.stderr
 
 
+def test_wait_names_an_image_pull_back_off(installed, registry: ClientRegistry, kbmc, bed, helm_path) -> None:
+    cp = registry.for_context("cp")
+    selector = "app.kubernetes.io/name=kubeblocks,app.kubernetes.io/instance=kubeblocks"
+    pod = next(p for p in cp.get(resource_path("v1", "pods", NS), labelSelector=selector)["items"]
+               if p["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet")
+    spec = pod["spec"]
+
+    def status(c: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+        return {"name": c["name"], "image": c["image"], "imageID": "", "ready": False, "restartCount": 0,
+                "state": state}
+
+    # Play the kubelet: init containers done, the manager's image cannot be pulled.
+    cp.patch(resource_path("v1", "pods", NS, pod["metadata"]["name"]) + "/status", {"status": {
+        "phase": "Pending",
+        "initContainerStatuses": [status(c, {"terminated": {"exitCode": 0, "reason": "Completed"}})
+                                  for c in spec["initContainers"]],
+        "containerStatuses": [status(c, {"waiting": {"reason": "ImagePullBackOff",
+                                                     "message": "Back-off pulling image"}})
+                              for c in spec["containers"]]}})
+    args = [a for a in install_args(installed) if a != "--no-wait"]
+    r = kbmc(*args, "--timeout", "2", kubeconfig=bed.kubeconfig_path)
+    assert r.code == 1
+    assert (f"last seen: pod {pod['metadata']['name']}: container manager ImagePullBackOff: Back-off pulling image"
+            in r.stderr)
+
+
 def settle(client: KubeClient, path: str) -> None:
     """Wait until the apiserver's CRD controllers are done with a new CRD (established, no more status writes)."""
     last = None
