@@ -149,6 +149,18 @@ def test_status_reports_the_live_args(installed, kbmc, bed) -> None:
     report = json.loads(r.stdout)
     assert report["matchesConfig"] is False and report["contexts"] == ["k8s-1", "k8s-2", "k8s-3"]
     assert any("contexts k8s-1,k8s-2,k8s-3 != k8s-1,k8s-2" in p for p in report["problems"])
+    # For people: a table on stderr, nothing on stdout.
+    r = kbmc("operator", "status", "--context", "cp", kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0 and r.stdout == ""
+    assert "k8s-1,k8s-2,k8s-3" in r.stderr and "kb-multi-cluster-kubeconfig (exists)" in r.stderr
+
+
+def test_status_of_a_namespace_without_kubeblocks(installed, kbmc, bed, make_namespace) -> None:
+    ns = make_namespace("cp")
+    r = kbmc("operator", "status", "--context", "cp", "-n", ns, "-o", "json", kubeconfig=bed.kubeconfig_path)
+    assert r.code == 1 and f"KubeBlocks release kubeblocks is not installed in cp/{ns}" in r.stderr
+    report = json.loads(r.stdout)
+    assert report["installed"] is False and report["contexts"] == [] and report["matchesConfig"] is None
 
 
 def test_helm_dry_run_prints_the_command_and_runs_nothing(installed, registry: ClientRegistry, kbmc, bed,
