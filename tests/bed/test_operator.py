@@ -387,3 +387,27 @@ def test_kbcli_dry_run_prints_the_argv_kbcli_accepts(installed_already: bool, in
     finally:
         if not installed_already:
             registry.for_context("cp").delete(resource_path("v1", "namespaces", name=ns))
+
+
+def test_kbmc_yaml_supplies_contexts_and_disabled_ones(installed, registry: ClientRegistry, kbmc, bed, helm_path,
+                                                       tmp_path: Path) -> None:
+    r = kbmc("--context", "cp", "--data-planes", DATA_PLANES, "init", kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0, r.stderr
+    topology = tmp_path / "kbmc.yaml"  # the kbmc fixture runs in tmp_path
+    doc = yaml.safe_load(topology.read_text())
+    doc["dataPlanes"][2]["enabled"] = False
+    topology.write_text(yaml.safe_dump(doc))
+    before = snapshot(registry)
+    r = kbmc("operator", "install", "--chart", installed["chart"], "--no-wait", "--dry-run", "-o", "json",
+             kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0, r.stderr
+    plan = json.loads(r.stdout)
+    assert plan["values"]["multiCluster"] == {"kubeConfig": "kb-multi-cluster-kubeconfig",
+                                              "contexts": "k8s-1,k8s-2,k8s-3", "contextsDisabled": "k8s-3"}
+    assert plan["action"] == "upgrade" and "--kube-context" in plan["argv"]
+    # The live manager still runs without disabled contexts: status says it does not match kbmc.yaml.
+    r = kbmc("operator", "status", "-o", "json", kubeconfig=bed.kubeconfig_path)
+    report = json.loads(r.stdout)
+    assert report["matchesConfig"] is False and report["contextsDisabled"] == []
+    assert "contextsDisabled (none) != k8s-3" in " ".join(report["problems"])
+    assert snapshot(registry) == before
