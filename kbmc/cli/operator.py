@@ -102,9 +102,11 @@ def install(
     if plan.action == "unchanged":
         out.success(f"{where} is up to date (revision {plan.revision}); nothing changed")
     elif plan.action == "install":
-        out.success(f"installed {where} (revision {result.revision}; contexts {','.join(params.contexts)})")
+        rev = f"revision {result.revision}; " if result.revision else ""
+        out.success(f"installed {where} ({rev}contexts {','.join(params.contexts)})")
     else:
-        out.success(f"upgraded {where} to revision {result.revision}: {'; '.join(plan.changes)}")
+        rev = f" to revision {result.revision}" if result.revision else ""
+        out.success(f"upgraded {where}{rev}: {'; '.join(plan.changes)}")
     if result.ready is False:
         out.warn("the manager Deployment is not available yet (see `kbmc operator status`)")
 

@@ -411,3 +411,40 @@ def test_kbmc_yaml_supplies_contexts_and_disabled_ones(installed, registry: Clie
     assert report["matchesConfig"] is False and report["contextsDisabled"] == []
     assert "contextsDisabled (none) != k8s-3" in " ".join(report["problems"])
     assert snapshot(registry) == before
+
+
+def test_kbcli_install_gets_the_values_file_and_brings_its_own_crds(installed, bed, kbmc, standins,
+                                                                     registry: ClientRegistry, make_namespace) -> None:
+    ns = make_namespace("cp")
+    r = kbmc("env", "prepare", "--context", "cp", "--data-planes", DATA_PLANES, "-n", ns, "--allow-loopback",
+             kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0, r.stderr
+    before = snapshot(registry)
+    r = kbmc("operator", "install", "--context", "cp", "--data-planes", DATA_PLANES, "-n", ns, "--installer", "kbcli",
+             "--no-wait", kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0, r.stderr
+    (call,) = standins()
+    assert call["command"] == ["kubeblocks", "install"] and call["context"] == "cp"
+    (path,) = call["flags"]["--values"]
+    assert yaml.safe_load(call["valuesFiles"][path])["multiCluster"]["contexts"] == "k8s-1,k8s-2,k8s-3"
+    assert not Path(path).exists()  # the private values file is gone afterwards
+    assert snapshot(registry) == before  # kbcli applies its release's CRDs itself; kbmc touched none
+
+
+def test_chart_without_crds_takes_them_from_the_release_or_crds(installed, kbmc, bed, helm_path,
+                                                                tmp_path: Path) -> None:
+    import shutil
+
+    chart = tmp_path / "kubeblocks"
+    shutil.copytree(installed["chart"], chart, ignore=shutil.ignore_patterns("crds"))
+    args = ["operator", "install", "--context", "cp", "--data-planes", DATA_PLANES, "--chart", str(chart),
+            "--contexts-disabled", "k8s-3", "--no-wait", "--dry-run", "-o", "json"]
+    r = kbmc(*args, kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout)["crds"]["source"] == (
+        "https://github.com/apecloud/kubeblocks/releases/download/v0.9.0/kubeblocks_crds.yaml")
+    crds = tmp_path / "crds.yaml"
+    crds.write_text(yaml.safe_dump_all(all_crds()[:2]))
+    r = kbmc(*args, "--crds", str(crds), kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout)["crds"]["source"] == str(crds)
