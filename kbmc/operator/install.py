@@ -107,7 +107,9 @@ def plan(kube: kc.KubeConfig, registry: ClientRegistry, params: InstallParams) -
         action = "install"
     else:
         base = deployed or current
-        changes = vals.changes(base.config, desired)
+        # kbcli adds values of its own (image registry, tolerations): compare only what kbmc passes.
+        old = vals.restrict(base.config, desired) if params.installer == "kbcli" else base.config
+        changes = vals.changes(old, desired)
         if chart_version and base.chart_version.lstrip("v") != chart_version:
             changes.insert(0, f"chart version: {base.chart_version} -> {chart_version}")
         if current.status != "deployed":

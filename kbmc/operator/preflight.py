@@ -22,6 +22,7 @@ from kbmc.operator.chart import ChartRef, resolve
 from kbmc.validation import dns1123_label, dns1123_subdomain
 
 INSTALLERS = ("helm", "kbcli")
+KBCLI_RELEASE = "kubeblocks"
 SECRET_KEY = "kubeconfig"
 KB_GROUP_SUFFIX = ".kubeblocks.io"
 CRD_PATH = resource_path("apiextensions.k8s.io/v1", "customresourcedefinitions")
@@ -96,6 +97,9 @@ def check_inputs(params: InstallParams) -> Checked:
                              hint="kbcli installs the official chart of --version; use --installer helm for another chart")
         if params.crds:
             raise InputError("--crds applies to --installer helm only", hint="kbcli installs the CRDs of --version itself")
+        if params.release != KBCLI_RELEASE:
+            raise InputError(f"release {params.release!r}: kbcli always names its release {KBCLI_RELEASE!r}",
+                             hint="use --installer helm for another release name")
     else:
         chart = resolve(params.chart, params.repo)
     user: dict[str, Any] = {}

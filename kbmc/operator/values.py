@@ -78,6 +78,15 @@ def apply_sets(values: dict[str, Any], pairs: list[tuple[list[str], Any]]) -> di
     return out
 
 
+def restrict(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`old` limited to the keys `new` has (for comparing with a release an installer added its own values to)."""
+    out: dict[str, Any] = {}
+    for key, value in new.items():
+        if key in old:
+            out[key] = restrict(old[key], value) if isinstance(old[key], dict) and isinstance(value, dict) else old[key]
+    return out
+
+
 def changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
     """Dotted keys whose value differs: kbmc's own values with old and new value
     ("multiCluster.contexts: k8s-1,k8s-2 -> k8s-1,k8s-2,k8s-3"), the user's by key only (they may hold secrets)."""
