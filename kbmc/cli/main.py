@@ -105,6 +105,7 @@ _GROUPS = {
     "validate": "kbmc.cli.topology",
     "env": "kbmc.cli.env",
     "cluster": "kbmc.cli.cluster",
+    "operator": "kbmc.cli.operator",
 }
 _registered: set[str] = set()
 
