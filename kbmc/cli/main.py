@@ -105,6 +105,7 @@ _GROUPS = {
     "validate": "kbmc.cli.topology",
     "env": "kbmc.cli.env",
     "cluster": "kbmc.cli.cluster",
+    "rbac": "kbmc.cli.rbac",
 }
 _registered: set[str] = set()
 
