@@ -191,7 +191,7 @@ def comparable(live: dict[str, Any]) -> dict[str, Any]:
         if meta.get(key):
             out["metadata"][key] = dict(sorted(meta[key].items()))
     out["rules"] = live.get("rules") or []
-    if live.get("aggregationRule"):
+    if live.get("aggregationRule") is not None:  # even an empty one makes the controller own the rules
         out["aggregationRule"] = live["aggregationRule"]
     return out
 
