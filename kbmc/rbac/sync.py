@@ -145,7 +145,7 @@ def sync_context(client: KubeClient, roles: list[source.SourceRole], *, dry_run:
         try:
             changes.append(sync_role(client, role, dry_run=dry_run, diff=diff))
         except KbmcError as exc:
-            reason = _without_context(str(exc), client.context)
+            reason = _reason(exc, client.context)
             changes.append(RoleChange(role.name, FAILED, error=reason))
             return ContextSync(client.context, FAILED, f"{role.name}: {reason}", changes)
     actions = {c.action for c in changes}
@@ -207,6 +207,12 @@ def render_diff(context: str, name: str, before: dict[str, Any] | None, after: d
                                         f"{label} (after sync)"))
 
 
-def _without_context(message: str, context: str) -> str:
-    prefix = f"{context}: "
-    return message[len(prefix):] if message.startswith(prefix) else message
+def _reason(exc: KbmcError, context: str) -> str:
+    """An error as a row's reason: the API server's answer without the context and URL the row already implies."""
+    if isinstance(exc, ApiError):
+        if exc.unreachable:
+            return exc.reason
+        message = exc.body.get("message") if isinstance(exc.body, dict) else None
+        return f"{exc.status} {exc.reason}" + (f": {message}" if message else "")
+    text = str(exc)
+    return text[len(context) + 2:] if text.startswith(f"{context}: ") else text
