@@ -36,12 +36,22 @@ def kubeblocks_chart_release(bed: TestBed, registry: ClientRegistry, real_helm: 
     hooks are Jobs (pre-upgrade, pre-delete), and the bed has no kubelet to run them.
     """
     try:
-        chart, docs = crds.chart_dir(), crds.all_crds()
+        chart = crds.chart_dir()
     except crds.CrdsUnavailable as exc:
         pytest.fail(f"the KubeBlocks chart is unavailable: {exc}")
+    home = tmp_path_factory.mktemp("helm-home")
+    env = dict(os.environ, HELM_CACHE_HOME=str(home / "cache"), HELM_CONFIG_HOME=str(home / "config"),
+               HELM_DATA_HOME=str(home / "data"))
+    release = ChartRelease("kubeblocks", "kb-system", CONTROL_PLANE, chart, bed.kubeconfig_path)
+    where = ["-n", release.namespace, "--kube-context", CONTROL_PLANE, "--kubeconfig", str(bed.kubeconfig_path)]
+    # Already installed in this bed (a reused bed, or another test's install with its own values): keep it.
+    status = subprocess.run([str(real_helm), "status", release.name, *where], capture_output=True, text=True, env=env,
+                            timeout=120, check=False)
+    if status.returncode == 0:
+        return release
     cp = registry.for_context(CONTROL_PLANE)
     names = []
-    for crd in docs:
+    for crd in crds.all_crds():
         name = crd["metadata"]["name"]
         cp.apply(resource_path(CRD_API, "customresourcedefinitions", name=name), crd, force=True)
         names.append(name)
@@ -56,13 +66,8 @@ def kubeblocks_chart_release(bed: TestBed, registry: ClientRegistry, real_helm: 
 
     wait_for("the KubeBlocks CRDs", established, timeout=120, interval=0.5)
 
-    home = tmp_path_factory.mktemp("helm-home")
-    env = dict(os.environ, HELM_CACHE_HOME=str(home / "cache"), HELM_CONFIG_HOME=str(home / "config"),
-               HELM_DATA_HOME=str(home / "data"))
-    release = ChartRelease("kubeblocks", "kb-system", CONTROL_PLANE, chart, bed.kubeconfig_path)
     proc = subprocess.run(
-        [str(real_helm), "upgrade", "--install", release.name, str(chart), "-n", release.namespace,
-         "--create-namespace", "--no-hooks", "--kube-context", CONTROL_PLANE, "--kubeconfig", str(bed.kubeconfig_path)],
+        [str(real_helm), "upgrade", "--install", release.name, str(chart), "--create-namespace", "--no-hooks", *where],
         capture_output=True, text=True, env=env, timeout=300, check=False)
     if proc.returncode != 0:
         pytest.fail(f"helm could not install the KubeBlocks chart: {proc.stderr.strip()[-2000:]}")
