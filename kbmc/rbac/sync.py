@@ -170,8 +170,8 @@ def sync_role(client: KubeClient, role: source.SourceRole, *, dry_run: bool, dif
         updated = client.request("PUT", path, body=body, query=query)
     except ApiError as exc:
         if exc.conflict:
-            raise OperationError(f"ClusterRole {role.name} changed while kbmc was updating it; nothing was overwritten, "
-                            "run the command again") from None
+            raise OperationError(f"ClusterRole {role.name} changed while kbmc was updating it; "
+                                 "nothing was overwritten, run the command again") from None
         raise
     return RoleChange(role.name, UPDATED, _rv(updated, dry_run),
                       render_diff(client.context, role.name, current, desired) if diff else None)
@@ -185,11 +185,13 @@ def _rv(obj: Any, dry_run: bool) -> str | None:
 
 def comparable(live: dict[str, Any]) -> dict[str, Any]:
     """The live object reduced to what a copy sets, in the copy's shape (so equal means nothing to write)."""
-    meta = live.get("metadata") or {}
-    out: dict[str, Any] = {"apiVersion": source.API_VERSION, "kind": source.KIND, "metadata": {"name": meta["name"]}}
+    meta = {k: v for k, v in (live.get("metadata") or {}).items() if k not in source.SERVER_FIELDS}
     for key in ("labels", "annotations"):
         if meta.get(key):
-            out["metadata"][key] = dict(sorted(meta[key].items()))
+            meta[key] = dict(sorted(meta[key].items()))
+        else:
+            meta.pop(key, None)
+    out: dict[str, Any] = {"apiVersion": source.API_VERSION, "kind": source.KIND, "metadata": meta}
     out["rules"] = live.get("rules") or []
     if live.get("aggregationRule") is not None:  # even an empty one makes the controller own the rules
         out["aggregationRule"] = live["aggregationRule"]
