@@ -40,7 +40,7 @@ def sync(
         diff=diff,
     )
     rbac.check_params(params)
-    state.require_contexts([params.control_plane, *params.data_planes])
+    state.require_contexts([params.control_plane, *(c for c in params.data_planes if c not in params.disabled)])
     write, _ = rbac.targets(params)
     with state.out.progress("syncing pod RBAC", total=len(write)) as advance:
         result = rbac.sync(state.registry(), params, on_done=lambda r: advance(f"{r.context}: {r.result}"))

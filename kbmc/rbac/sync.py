@@ -119,7 +119,8 @@ def sync(registry: ClientRegistry, params: SyncParams,
          on_done: Callable[[ContextSync], None] | None = None) -> SyncResult:
     """Copy the roles to every enabled data plane; every data plane gets a row, failures included."""
     check_params(params)
-    contexts = [params.control_plane, *params.data_planes]
+    # A disabled data plane need not be in the kubeconfig any more (it may be gone).
+    contexts = [params.control_plane, *(c for c in params.data_planes if c not in params.disabled)]
     write, skipped = targets(params, {c: registry.for_context(c).server for c in contexts})
     # Read everything first: a missing source role stops the run before any data plane is touched.
     roles = source.read(registry.for_context(params.control_plane), params.control_plane, params.roles)

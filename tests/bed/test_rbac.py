@@ -285,12 +285,14 @@ def test_disabled_data_plane_is_skipped(kbmc, bed, registry: ClientRegistry, cp_
                                         tmp_path: Path) -> None:
     (tmp_path / "kbmc.yaml").write_text(yaml.safe_dump({
         "apiVersion": "kbmc.io/v1alpha1", "kind": "Topology", "controlPlane": {"context": "cp"},
-        "dataPlanes": [{"context": "k8s-1"}, {"context": "k8s-2"}, {"context": "k8s-3", "enabled": False}],
+        "dataPlanes": [{"context": "k8s-1"}, {"context": "k8s-2"}, {"context": "k8s-3", "enabled": False},
+                       {"context": "k8s-gone", "enabled": False}],  # disabled, and not even in the kubeconfig
     }))
     r = kbmc("rbac", "sync", kubeconfig=bed.kubeconfig_path)
     assert r.code == 0, r.stderr
-    line = next(x for x in r.stderr.splitlines() if x.startswith("k8s-3"))
-    assert "skipped" in line and "disabled" in line
+    for ctx in ("k8s-3", "k8s-gone"):
+        line = next(x for x in r.stderr.splitlines() if x.startswith(ctx))
+        assert "skipped" in line and "disabled" in line
     assert registry.for_context("k8s-3").get_or_none(role_path(CLUSTER_POD_ROLE)) is None
     assert rules_of(registry.for_context("k8s-2"), CLUSTER_POD_ROLE) == cp_role["rules"]
 
