@@ -266,6 +266,12 @@ def test_diff_shows_the_change_per_data_plane(kbmc, bed, registry: ClientRegistr
 
 
 def test_json_output(kbmc, bed, registry: ClientRegistry, cp_role: dict[str, Any]) -> None:
+    preview = json.loads(sync(kbmc, bed, "-o", "json", "--dry-run", "--diff").stdout)
+    assert preview["dryRun"] is True
+    for row in preview["contexts"]:
+        assert {c["action"] for c in row["roles"]} == {"created"}
+        assert all(c["diff"].startswith("--- /dev/null") and c["resourceVersion"] is None for c in row["roles"])
+
     r = sync(kbmc, bed, "-o", "json")
     assert r.code == 0, r.stderr
     report = json.loads(r.stdout)
@@ -306,3 +312,15 @@ def test_missing_source_role_is_one_clear_error_and_nothing_is_written(kbmc, bed
     assert "kbmc-no-such-role" in errors[0] and "kbmc operator install" in errors[0]
     for ctx in DATA_PLANES:
         assert registry.for_context(ctx).get_or_none(role_path(CLUSTER_POD_ROLE)) is None
+
+
+def test_control_plane_named_as_a_data_plane_is_never_written(kbmc, bed, registry: ClientRegistry,
+                                                              cp_role: dict[str, Any]) -> None:
+    # The control plane reused as a data plane holds the source itself: flattening it would strip the chart's role.
+    r = sync(kbmc, bed, planes=["k8s-1", "cp"])
+    assert r.code == 0, r.stderr
+    line = next(x for x in r.stderr.splitlines() if x.startswith("cp "))
+    assert "skipped" in line and "control plane" in line
+    now = registry.for_context("cp").get(role_path(CLUSTER_POD_ROLE))
+    assert now["metadata"]["resourceVersion"] == cp_role["metadata"]["resourceVersion"]
+    assert now["aggregationRule"] == cp_role["aggregationRule"]
