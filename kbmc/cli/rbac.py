@@ -16,7 +16,7 @@ _VERBS = {"created": "would create", "updated": "would update"}
 def sync(
     ctx: typer.Context,
     role: Annotated[Optional[list[str]], typer.Option(
-        "--role", help="ClusterRole to copy (repeatable; default: kubeblocks-cluster-pod-role and "
+        "--role", metavar="NAME", help="ClusterRole to copy (repeatable; default: kubeblocks-cluster-pod-role and "
                        "kubeblocks-volume-protection-pod-role).", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")] = False,
     diff: Annotated[bool, typer.Option("--diff", help="Print a diff of each change, per data plane.")] = False,
