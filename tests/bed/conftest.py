@@ -53,7 +53,15 @@ def kubeblocks_chart_release(bed: TestBed, registry: ClientRegistry, real_helm: 
     names = []
     for crd in crds.all_crds():
         name = crd["metadata"]["name"]
-        cp.apply(resource_path(CRD_API, "customresourcedefinitions", name=name), crd, force=True)
+        path = resource_path(CRD_API, "customresourcedefinitions", name=name)
+        # Another test may have left another release's CRD here (e.g. the v1 Cluster API, stored as v1): a
+        # version once stored cannot be dropped by an update, so that CRD goes first.
+        existing = cp.get_or_none(path)
+        served = {v["name"] for v in crd["spec"]["versions"]}
+        if existing is not None and set(existing.get("status", {}).get("storedVersions") or []) - served:
+            cp.delete(path)
+            wait_for(f"CRD {name} deleted", lambda p=path: Poll(cp.get_or_none(p) is None), timeout=60, interval=0.2)
+        cp.apply(path, crd, force=True)
         names.append(name)
 
     def established() -> Poll:
