@@ -211,11 +211,8 @@ def render_diff(context: str, name: str, before: dict[str, Any] | None, after: d
 
 
 def _reason(exc: KbmcError, context: str) -> str:
-    """An error as a row's reason: the API server's answer without the context and URL the row already implies."""
+    """An error as a row's reason: what went wrong, without the context the row already names."""
     if isinstance(exc, ApiError):
-        if exc.unreachable:
-            return exc.reason
-        message = exc.body.get("message") if isinstance(exc.body, dict) else None
-        return f"{exc.status} {exc.reason}" + (f": {message}" if message else "")
+        return exc.summary
     text = str(exc)
     return text[len(context) + 2:] if text.startswith(f"{context}: ") else text
