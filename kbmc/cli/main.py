@@ -106,6 +106,7 @@ _GROUPS = {
     "env": "kbmc.cli.env",
     "cluster": "kbmc.cli.cluster",
     "operator": "kbmc.cli.operator",
+    "rbac": "kbmc.cli.rbac",
 }
 _registered: set[str] = set()
 
