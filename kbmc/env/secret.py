@@ -143,7 +143,14 @@ def prepare(kube: kc.KubeConfig, registry: ClientRegistry, params: PrepareParams
             if not namespace_exists:
                 client.create(resource_path("v1", "namespaces"),
                               {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": params.namespace}})
-            created = client.create(resource_path("v1", "secrets", params.namespace), desired)
+            try:
+                created = client.create(resource_path("v1", "secrets", params.namespace), desired)
+            except ApiError as exc:
+                if exc.conflict:  # created by someone else since it was read: theirs stays
+                    raise OperationError(f"Secret {params.namespace}/{params.secret_name} was created by someone else "
+                                         "while kbmc was creating it; nothing was overwritten, run the command again"
+                                         ) from None
+                raise
             return result("created", list(params.data_planes), [], [], created["metadata"]["resourceVersion"])
         return result("created", list(params.data_planes), [], [], None)
 
