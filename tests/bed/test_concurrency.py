@@ -28,6 +28,28 @@ def prepare(bed: Any, ns: str, planes: str) -> subprocess.CompletedProcess[str]:
                            "--allow-remove"], capture_output=True, text=True, env=env, timeout=300)
 
 
+def race(run: Any) -> dict[str, Any]:
+    """`run(key)` for both inputs at once, in two threads; what each returned (or raised, for OperationError)."""
+    from kbmc.errors import OperationError
+
+    results: dict[str, Any] = {}
+    start = threading.Barrier(2)
+
+    def one(key: str) -> None:
+        start.wait()
+        try:
+            results[key] = run(key)
+        except OperationError as exc:
+            results[key] = exc
+
+    threads = [threading.Thread(target=one, args=(key,)) for key in INPUTS]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
 def test_two_prepares_at_once_leave_one_whole_version(bed, registry: ClientRegistry, make_namespace) -> None:
     cp = registry.for_context("cp")
     outcomes: dict[str, int] = {}
@@ -35,18 +57,7 @@ def test_two_prepares_at_once_leave_one_whole_version(bed, registry: ClientRegis
         ns = make_namespace("cp")
         if round_ % 2:  # half the rounds race on an update, half on the first create
             assert prepare(bed, ns, "k8s-1").returncode == 0
-        results: dict[str, subprocess.CompletedProcess[str]] = {}
-        start = threading.Barrier(2)
-
-        def run(key: str, ns: str = ns) -> None:
-            start.wait()
-            results[key] = prepare(bed, ns, INPUTS[key])
-
-        threads = [threading.Thread(target=run, args=(key,)) for key in INPUTS]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = race(lambda key, ns=ns: prepare(bed, ns, INPUTS[key]))
 
         secret = cp.get(resource_path("v1", "secrets", ns, "race"))
         doc = yaml.safe_load(base64.b64decode(secret["data"]["kubeconfig"]))
@@ -54,7 +65,7 @@ def test_two_prepares_at_once_leave_one_whole_version(bed, registry: ClientRegis
         assert contexts in INPUTS.values(), f"round {round_}: a mix of both inputs: {contexts}"
         winner = next(k for k, v in INPUTS.items() if v == contexts)
         succeeded = [k for k, r in results.items() if r.returncode == 0]
-        for key, r in results.items():
+        for r in results.values():
             assert r.returncode in (0, 1), r.stderr
             if r.returncode == 1:  # the loser says so, in one line, and that it can be run again
                 assert "nothing was overwritten, run the command again" in r.stderr, r.stderr
@@ -75,45 +86,16 @@ def test_two_prepares_at_once_leave_one_whole_version(bed, registry: ClientRegis
 def test_interleaved_prepares_one_wins_whole_and_the_other_says_so(bed, registry: ClientRegistry, make_namespace,
                                                                    monkeypatch) -> None:
     """Both runs read before either writes (forced with a barrier after the read): the worst interleaving."""
-    from kbmc import kubeconfig as kc
     from kbmc.clients import KubeClient
-    from kbmc.env import secret
-    from kbmc.errors import OperationError
 
     cp = registry.for_context("cp")
+    real_get_or_none = KubeClient.get_or_none
     for existing in (False, True):  # the race on the first create, then on an update
         ns = make_namespace("cp")
         if existing:
             assert prepare(bed, ns, "k8s-1").returncode == 0
-        both_read = threading.Barrier(2, timeout=60)
-        real_get_or_none = KubeClient.get_or_none
-
-        def get_or_none(self: KubeClient, path: str) -> Any:
-            found = real_get_or_none(self, path)
-            if path.endswith("/secrets/race"):
-                both_read.wait()
-            return found
-
-        monkeypatch.setattr(KubeClient, "get_or_none", get_or_none)
-        outcome: dict[str, Any] = {}
-
-        def run(key: str, ns: str = ns) -> None:
-            kubeconfig = kc.load(str(bed.kubeconfig_path))
-            own = ClientRegistry(kubeconfig)
-            params = secret.PrepareParams("cp", INPUTS[key].split(","), ns, "race", allow_loopback=True,
-                                          allow_remove=True)
-            try:
-                outcome[key] = secret.prepare(kubeconfig, own, params)
-            except OperationError as exc:
-                outcome[key] = exc
-            finally:
-                own.close()
-
-        threads = [threading.Thread(target=run, args=(key,)) for key in INPUTS]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        monkeypatch.setattr(KubeClient, "get_or_none", _pausing_after_read(real_get_or_none, threading.Barrier(2, timeout=60)))
+        outcome = race(lambda key, ns=ns: _prepare_in_process(bed, ns, key))
         monkeypatch.setattr(KubeClient, "get_or_none", real_get_or_none)
 
         won = [k for k, v in outcome.items() if not isinstance(v, Exception)]
@@ -124,3 +106,25 @@ def test_interleaved_prepares_one_wins_whole_and_the_other_says_so(bed, registry
         doc = yaml.safe_load(base64.b64decode(final["data"]["kubeconfig"]))
         assert ",".join(c["name"] for c in doc["contexts"]) == INPUTS[won[0]]
         assert final["metadata"]["resourceVersion"] == outcome[won[0]].resource_version
+
+
+def _pausing_after_read(real: Any, both_read: threading.Barrier) -> Any:
+    def get_or_none(self: Any, path: str) -> Any:
+        found = real(self, path)
+        if path.endswith("/secrets/race"):
+            both_read.wait()  # neither writes before both have read
+        return found
+    return get_or_none
+
+
+def _prepare_in_process(bed: Any, ns: str, key: str) -> Any:
+    from kbmc import kubeconfig as kc
+    from kbmc.env import secret
+
+    kubeconfig = kc.load(str(bed.kubeconfig_path))
+    own = ClientRegistry(kubeconfig)
+    try:
+        params = secret.PrepareParams("cp", INPUTS[key].split(","), ns, "race", allow_loopback=True, allow_remove=True)
+        return secret.prepare(kubeconfig, own, params)
+    finally:
+        own.close()
