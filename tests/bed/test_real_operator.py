@@ -1,0 +1,242 @@
+"""The real KubeBlocks manager (0.9.3, built from its Go module) on the bed, in multi-cluster mode.
+
+One manager serves the whole module: the real 0.9.0 chart is installed in cp with the real helm (every
+CRD applied server-side first, the multi-cluster Secret written by `kbmc env prepare`), and the bed's
+operator runner runs the manager from the Deployment the chart created. The tests then check that what
+kbmc renders and applies makes KubeBlocks itself work across the data planes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kbmc import kubeconfig as kc
+from kbmc.clients import ClientRegistry, KubeClient, resource_path
+from kbmc.wait import Poll, wait_for
+from tests.testbed.bed import TestBed
+from tests.testbed.crds import CrdsUnavailable, all_crds, chart_dir
+
+KB_NS = "kb-system"
+SECRET = "mc-kubeconfig"
+PLACEMENT = ["k8s-1", "k8s-2", "k8s-3"]
+CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+DEPLOYMENT = resource_path("apps/v1", "deployments", KB_NS, "kubeblocks")
+COMPDEF = resource_path("apps.kubeblocks.io/v1alpha1", "componentdefinitions", name="etcd-0.9.0")
+INSTANCESET_CRD = "instancesets.workloads.kubeblocks.io"
+
+# The tests' own minimal etcd-0.9.0: one container, pods created in parallel, no roles, no lifecycle
+# actions (the real addon's need an image and a probe agent the bed cannot run).
+COMPONENT_DEFINITION: dict[str, Any] = {
+    "apiVersion": "apps.kubeblocks.io/v1alpha1",
+    "kind": "ComponentDefinition",
+    "metadata": {"name": "etcd-0.9.0"},
+    "spec": {
+        "provider": "kbmc-tests",
+        "serviceKind": "etcd",
+        "serviceVersion": "3.5.6",
+        "podManagementPolicy": "Parallel",
+        "runtime": {"containers": [{
+            "name": "etcd", "image": "registry.invalid/etcd:3.5.6",  # never pulled: the bed has no kubelet
+            "command": ["etcd"],
+            "ports": [{"name": "client", "containerPort": 2379}, {"name": "peer", "containerPort": 2380}],
+            "volumeMounts": [{"name": "data", "mountPath": "/var/lib/etcd"}],
+        }]},
+        "volumes": [{"name": "data"}],
+        "services": [{"name": "default", "spec": {"ports": [{"name": "client", "port": 2379,
+                                                             "targetPort": "client"}]}}],
+    },
+}
+
+
+def _kbmc_cli(bed: TestBed, *args: str) -> subprocess.CompletedProcess[str]:
+    """kbmc's real entry point as a process (for module-scoped set-up, where the `kbmc` fixture is not available)."""
+    env = dict(os.environ, KUBECONFIG=str(bed.kubeconfig_path), NO_COLOR="1")
+    return subprocess.run([sys.executable, "-m", "kbmc", *args], capture_output=True, text=True, env=env,
+                          timeout=300, check=False)
+
+
+def _established(cp: KubeClient, name: str) -> Poll:
+    conditions = (cp.get_or_none(f"{CRD_PATH}/{name}") or {}).get("status", {}).get("conditions", [])
+    return Poll(any(c["type"] == "Established" and c["status"] == "True" for c in conditions), "not established")
+
+
+def _deployment_available(cp: KubeClient) -> Poll:
+    d = cp.get_or_none(DEPLOYMENT) or {}
+    status = d.get("status") or {}
+    available = any(c["type"] == "Available" and c["status"] == "True" for c in status.get("conditions") or [])
+    done = (available and status.get("observedGeneration") == d["metadata"]["generation"]
+            and status.get("updatedReplicas") == status.get("availableReplicas") == status.get("replicas") == 1)
+    return Poll(done, f"status {status}")
+
+
+class Operator:
+    def __init__(self, bed: TestBed, registry: ClientRegistry, install_seconds: float) -> None:
+        self.bed = bed
+        self.registry = registry
+        self.cp = registry.for_context("cp")
+        self.install_seconds = install_seconds
+
+    def manager_args(self) -> list[str]:
+        d = self.cp.get(DEPLOYMENT)
+        container = next(c for c in d["spec"]["template"]["spec"]["containers"] if c["name"] == "manager")
+        return list(container["args"])
+
+    def set_manager_args(self, args: list[str]) -> None:
+        """What a changed helm value or `kbmc contexts disable` does: a new pod template, rolled out."""
+        d = self.cp.get(DEPLOYMENT)
+        index = next(i for i, c in enumerate(d["spec"]["template"]["spec"]["containers"]) if c["name"] == "manager")
+        self.cp.patch(DEPLOYMENT, [{"op": "replace", "path": f"/spec/template/spec/containers/{index}/args",
+                                    "value": args}], content_type="application/json-patch+json")
+        wait_for("the manager Deployment rolled out", lambda: _deployment_available(self.cp), timeout=120,
+                 interval=0.5)
+
+
+@pytest.fixture(scope="module")
+def operator(bed_operator: TestBed, real_helm_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+    bed = bed_operator
+    registry = ClientRegistry(kc.load(str(bed.kubeconfig_path)))
+    cp = registry.for_context("cp")
+    try:
+        crds = all_crds()
+        chart = chart_dir()
+    except CrdsUnavailable as exc:
+        pytest.fail(str(exc))
+    # The CRDs are too large for helm's client-side apply (annotation limit): server-side, first.
+    for crd in crds:
+        cp.apply(f"{CRD_PATH}/{crd['metadata']['name']}", crd, force=True)
+    for crd in crds:
+        wait_for(f"CRD {crd['metadata']['name']} established",
+                 lambda n=crd["metadata"]["name"]: _established(cp, n), timeout=60, interval=0.2)
+    r = _kbmc_cli(bed, "env", "prepare", "--context", "cp", "--data-planes", ",".join(PLACEMENT), "-n", KB_NS,
+                  "--secret-name", SECRET, "--allow-loopback")
+    assert r.returncode == 0, r.stderr
+    work = tmp_path_factory.mktemp("helm")
+    values = work / "values.yaml"
+    values.write_text(yaml.safe_dump({"multiCluster": {"kubeConfig": SECRET, "contexts": ",".join(PLACEMENT)}}))
+    env = dict(os.environ, **{v: str(work / v.lower()) for v in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME")})
+    start = time.monotonic()
+    subprocess.run([str(real_helm_binary), "install", "kubeblocks", str(chart), "-n", KB_NS, "--skip-crds",
+                    "-f", str(values), "--kube-context", "cp", "--kubeconfig", str(bed.kubeconfig_path)],
+                   env=env, check=True, capture_output=True, timeout=300)
+    # The runner runs the manager from the Deployment helm created and reports its pod Ready.
+    wait_for("the KubeBlocks manager Deployment available", lambda: _deployment_available(cp), timeout=180,
+             interval=0.5)
+    install_seconds = time.monotonic() - start
+    cp.apply(COMPDEF, COMPONENT_DEFINITION, force=True)
+
+    def compdef_available() -> Poll:
+        phase = (cp.get(COMPDEF).get("status") or {}).get("phase")
+        return Poll(phase == "Available", f"phase {phase}")
+
+    wait_for("ComponentDefinition etcd-0.9.0 Available (the manager reconciles it)", compdef_available,
+             timeout=120, interval=0.5)
+    yield Operator(bed, registry, install_seconds)
+    registry.close()
+
+
+@pytest.fixture(scope="session")
+def real_helm_binary(bed_operator: TestBed) -> Path:
+    from tests.testbed.build import ensure_binaries
+
+    return ensure_binaries() / "helm"
+
+
+def _pods(registry: ClientRegistry, context: str, ns: str, cluster: str) -> dict[str, dict[str, Any]]:
+    items = registry.for_context(context).get(resource_path("v1", "pods", ns),
+                                              labelSelector=f"app.kubernetes.io/instance={cluster}")["items"]
+    return {p["metadata"]["name"]: p for p in items}
+
+
+def _cluster_phase(cp: KubeClient, ns: str, name: str) -> str:
+    return str((cp.get(resource_path("apps.kubeblocks.io/v1alpha1", "clusters", ns, name)).get("status") or {})
+               .get("phase") or "")
+
+
+def _create(kbmc: Callable[..., Any], op: Operator, ns: str, name: str) -> float:
+    start = time.monotonic()
+    r = kbmc("cluster", "create", "etcd", "--context", "cp", "--name", name, "-n", ns, "--placement",
+             ",".join(PLACEMENT), "--apply", "--create-namespace", "--wait", "--timeout", "180",
+             kubeconfig=op.bed.kubeconfig_path)
+    assert r.code == 0, r.stderr
+    return time.monotonic() - start
+
+
+def test_real_manager_runs_a_kbmc_cluster_across_the_data_planes(kbmc, operator: Operator, unique_name,
+                                                                 record_property) -> None:
+    ns, name = unique_name("db"), unique_name("etcd")
+    seconds = _create(kbmc, operator, ns, name)
+    record_property("install_to_available_seconds", round(operator.install_seconds, 1))
+    record_property("apply_to_running_seconds", round(seconds, 1))
+    print(f"\nchart install -> manager available: {operator.install_seconds:.1f}s; "
+          f"cluster create --apply -> Running: {seconds:.1f}s")
+    assert _cluster_phase(operator.cp, ns, name) == "Running"
+    # Pod N lives in placement[N % 3], and only there.
+    for context in PLACEMENT:
+        expected = {f"{name}-etcd-{n}" for n in range(3) if PLACEMENT[n % 3] == context}
+        assert set(_pods(operator.registry, context, ns, name)) == expected, context
+    assert _pods(operator.registry, "cp", ns, name) == {}
+    # Every data plane got the Cluster's Services, from the real operator.
+    for context in PLACEMENT:
+        services = operator.registry.for_context(context).get(
+            resource_path("v1", "services", ns), labelSelector=f"app.kubernetes.io/instance={name}")["items"]
+        assert {f"{name}-etcd-peer-{n}" for n in range(3)} <= {s["metadata"]["name"] for s in services}, context
+
+
+def test_disabling_a_data_plane_restarts_the_manager_and_degrades_the_cluster(kbmc, operator: Operator,
+                                                                             unique_name) -> None:
+    ns, name = unique_name("db"), unique_name("etcd")
+    _create(kbmc, operator, ns, name)
+    its_path = resource_path("workloads.kubeblocks.io/v1alpha1", "instancesets", ns, f"{name}-etcd")
+    original = operator.manager_args()
+    operator.set_manager_args([*original, "--multi-cluster-contexts-disabled=k8s-2"])
+    try:
+        def degraded() -> Poll:
+            replicas = (operator.cp.get(its_path).get("status") or {}).get("replicas")
+            phase = _cluster_phase(operator.cp, ns, name)
+            return Poll(replicas == 2 and phase not in ("Running", ""), f"InstanceSet replicas {replicas}, Cluster {phase}")
+
+        wait_for("the manager sees 2 of 3 replicas once k8s-2 is disabled", degraded, timeout=120, interval=0.5)
+    finally:
+        operator.set_manager_args(original)
+
+    def running() -> Poll:
+        replicas = (operator.cp.get(its_path).get("status") or {}).get("replicas")
+        phase = _cluster_phase(operator.cp, ns, name)
+        return Poll(replicas == 3 and phase == "Running", f"InstanceSet replicas {replicas}, Cluster {phase}")
+
+    wait_for("Running again once k8s-2 is enabled", running, timeout=120, interval=0.5)
+
+
+def test_instanceset_crd_in_a_data_plane_gets_the_operators_pods_garbage_collected(kbmc, operator: Operator,
+                                                                                   unique_name) -> None:
+    """The runbook's trap, for real: that data plane's garbage collector finds no InstanceSet with the
+    owner's uid there, and deletes the operator's pods (which the operator then recreates, in a loop)."""
+    ns, name = unique_name("db"), unique_name("etcd")
+    _create(kbmc, operator, ns, name)
+    k8s3 = operator.registry.for_context("k8s-3")
+    crd = next(c for c in all_crds() if c["metadata"]["name"] == INSTANCESET_CRD)
+    before = {p: pod["metadata"]["uid"] for p, pod in _pods(operator.registry, "k8s-3", ns, name).items()}
+    untouched = {p: pod["metadata"]["uid"] for p, pod in _pods(operator.registry, "k8s-1", ns, name).items()}
+    assert before and untouched
+    k8s3.apply(f"{CRD_PATH}/{INSTANCESET_CRD}", crd, force=True)
+    try:
+        def collected() -> Poll:
+            now = {p: pod["metadata"]["uid"] for p, pod in _pods(operator.registry, "k8s-3", ns, name).items()}
+            gone = [p for p, uid in before.items() if now.get(p) != uid]
+            return Poll(bool(gone), f"pods in k8s-3: {sorted(now)}")
+
+        wait_for("k8s-3's garbage collector deletes the operator's pods", collected, timeout=180, interval=0.5)
+    finally:
+        k8s3.delete(f"{CRD_PATH}/{INSTANCESET_CRD}")
+    # Only the plane with the CRD: k8s-1's pods are the same ones as before.
+    after = {p: pod["metadata"]["uid"] for p, pod in _pods(operator.registry, "k8s-1", ns, name).items()}
+    assert after == untouched
