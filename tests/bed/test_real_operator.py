@@ -51,8 +51,12 @@ COMPONENT_DEFINITION: dict[str, Any] = {
             "volumeMounts": [{"name": "data", "mountPath": "/var/lib/etcd"}],
         }]},
         "volumes": [{"name": "data"}],
-        "services": [{"name": "default", "spec": {"ports": [{"name": "client", "port": 2379,
-                                                             "targetPort": "client"}]}}],
+        "services": [
+            {"name": "default", "spec": {"ports": [{"name": "client", "port": 2379, "targetPort": "client"}]}},
+            # What the Cluster's `peer` service (podService) refers to: one Service per pod when asked for.
+            {"name": "peer", "serviceName": "peer", "podService": True, "disableAutoProvision": True,
+             "spec": {"ports": [{"name": "peer", "port": 2380, "targetPort": "peer"}]}},
+        ],
     },
 }
 

@@ -159,10 +159,19 @@ class Runner:
     # -- the manager pod ---------------------------------------------------------------------------
 
     def manager_pods(self) -> list[dict[str, Any]]:
-        """Pods of the manager Deployment, newest first (the one a rollout is bringing up leads)."""
-        path = f"/api/v1/namespaces/{self.namespace}/pods?labelSelector={_selector(MANAGER_LABELS)}"
-        pods = [p for p in self.cp.call("GET", path).get("items", [])
-                if not p["metadata"].get("deletionTimestamp")
+        """Pods of the manager Deployment, newest first (the one a rollout is bringing up leads).
+
+        The chart's Deployments (manager, dataprotection) share their pods' labels: a pod belongs to the
+        manager when its ReplicaSet belongs to the manager Deployment."""
+        ns = self.namespace
+        deployments = self.cp.call("GET", f"/apis/apps/v1/namespaces/{ns}/deployments?labelSelector="
+                                          f"{_selector(MANAGER_LABELS)}").get("items", [])
+        owners = {d["metadata"]["uid"] for d in deployments}
+        replica_sets = {rs["metadata"]["uid"] for rs in
+                        self.cp.call("GET", f"/apis/apps/v1/namespaces/{ns}/replicasets").get("items", [])
+                        if _owned_by(rs, owners)}
+        pods = [p for p in self.cp.call("GET", f"/api/v1/namespaces/{ns}/pods").get("items", [])
+                if _owned_by(p, replica_sets) and not p["metadata"].get("deletionTimestamp")
                 and any(c["name"] == MANAGER_CONTAINER for c in p["spec"].get("containers", []))]
         return sorted(pods, key=lambda p: p["metadata"]["creationTimestamp"], reverse=True)
 
@@ -335,6 +344,10 @@ class Runner:
                     self.log(f"{step.__name__} failed:\n{traceback.format_exc()}")
             time.sleep(INTERVAL)
         self.stop_manager()
+
+
+def _owned_by(obj: dict[str, Any], uids: set[str]) -> bool:
+    return any(ref.get("controller") and ref.get("uid") in uids for ref in obj["metadata"].get("ownerReferences", []))
 
 
 def _field(pod: dict[str, Any], path: str) -> str:
