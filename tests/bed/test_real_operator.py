@@ -8,6 +8,8 @@ kbmc renders and applies makes KubeBlocks itself work across the data planes.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import subprocess
 import sys
@@ -115,11 +117,13 @@ def operator(bed_operator: TestBed, real_helm_binary: Path, tmp_path_factory: py
     except CrdsUnavailable as exc:
         pytest.fail(str(exc))
     # The CRDs are too large for helm's client-side apply (annotation limit): server-side, first.
+    crd_start = time.monotonic()
     for crd in crds:
         cp.apply(f"{CRD_PATH}/{crd['metadata']['name']}", crd, force=True)
     for crd in crds:
         wait_for(f"CRD {crd['metadata']['name']} established",
                  lambda n=crd["metadata"]["name"]: _established(cp, n), timeout=60, interval=0.2)
+    print(f"\n{len(crds)} KubeBlocks CRDs applied server-side and established in {time.monotonic() - crd_start:.1f}s")
     r = _kbmc_cli(bed, "env", "prepare", "--context", "cp", "--data-planes", ",".join(PLACEMENT), "-n", KB_NS,
                   "--secret-name", SECRET, "--allow-loopback")
     assert r.returncode == 0, r.stderr
@@ -244,3 +248,81 @@ def test_instanceset_crd_in_a_data_plane_gets_the_operators_pods_garbage_collect
     # Only the plane with the CRD: k8s-1's pods are the same ones as before.
     after = {p: pod["metadata"]["uid"] for p, pod in _pods(operator.registry, "k8s-1", ns, name).items()}
     assert after == untouched
+
+
+def test_runner_runs_the_deployments_manager_as_a_private_local_process(operator: Operator) -> None:
+    """The runner's promise: the Deployment's own args, with only what a local process needs rewritten,
+    and the mounted multi-cluster Secret as a private file."""
+    pid = int((operator.bed.root / "operator" / "manager.pid").read_text())
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[1:-1]
+    flags = dict(a.split("=", 1) for a in argv)
+    assert flags["--leader-elect"] == "false" and flags["--extensions"] == "false"
+    for probe in ("--metrics-bind-address", "--health-probe-bind-address"):
+        assert flags[probe].startswith("127.0.0.1:"), flags[probe]
+    assert flags["--kubeconfig"] == str(operator.bed.cluster_dir("cp") / "admin.kubeconfig")
+    assert flags["--multi-cluster-contexts"] == ",".join(PLACEMENT)  # from the chart's values, untouched
+    mounted = Path(flags["--multi-cluster-kubeconfig"])
+    assert mounted.is_relative_to(operator.bed.root / "operator")
+    assert mounted.stat().st_mode & 0o777 == 0o600 and mounted.parent.stat().st_mode & 0o077 == 0
+    secret = operator.cp.get(resource_path("v1", "secrets", KB_NS, SECRET))
+    assert mounted.read_bytes() == base64.b64decode(secret["data"]["kubeconfig"])
+    # The manager's pod is reported the way a kubelet would, on loopback only.
+    pods = operator.cp.get(resource_path("v1", "pods", KB_NS))["items"]
+    manager_pod = next(p for p in pods if p["metadata"]["name"].startswith("kubeblocks-")
+                       and not p["metadata"]["name"].startswith("kubeblocks-dataprotection-"))
+    assert manager_pod["status"]["podIP"] == "127.0.0.1" and manager_pod["status"]["phase"] == "Running"
+
+
+def test_status_list_and_delete_a_cluster_across_the_data_planes(kbmc, operator: Operator, unique_name) -> None:
+    ns, name = unique_name("db"), unique_name("etcd")
+    _create(kbmc, operator, ns, name)
+    kubeconfig = operator.bed.kubeconfig_path
+    r = kbmc("cluster", "status", name, "-n", ns, "--context", "cp", "-o", "json", kubeconfig=kubeconfig)
+    assert r.code == 0, r.stderr
+    view = json.loads(r.stdout)
+    assert view["phase"] == "Running" and view["placement"] == PLACEMENT
+    for n, context in enumerate(PLACEMENT):
+        plane = view["dataPlanes"][context]
+        assert plane["reachable"] and not plane["disabled"]
+        assert [(p["name"], p["ready"]) for p in plane["pods"]] == [(f"{name}-etcd-{n}", True)]
+        assert f"{name}-etcd-peer-{n}" in plane["services"]
+
+    r = kbmc("cluster", "list", "--context", "cp", "-o", "json", kubeconfig=kubeconfig)
+    assert r.code == 0, r.stderr
+    row = next(c for c in json.loads(r.stdout) if c["name"] == name and c["namespace"] == ns)
+    assert row["pods"] == {c: {"ready": 1, "total": 1} for c in PLACEMENT}
+
+    # A user's object with the same instance label, not made by KubeBlocks: never touched.
+    k8s1 = operator.registry.for_context("k8s-1")
+    mine = {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "users-own", "labels": {"app.kubernetes.io/instance": name}}}
+    k8s1.create(resource_path("v1", "configmaps", ns), mine)
+
+    def objects(context: str) -> list[str]:
+        client = operator.registry.for_context(context)
+        return sorted(f"{plural}/{o['metadata']['name']}" for plural in ("pods", "services", "configmaps")
+                      for o in client.get(resource_path("v1", plural, ns),
+                                          labelSelector=f"app.kubernetes.io/instance={name}")["items"])
+
+    before = {c: objects(c) for c in PLACEMENT}
+    r = kbmc("cluster", "delete", name, "-n", ns, "--context", "cp", "--dry-run", kubeconfig=kubeconfig)
+    assert r.code == 0, r.stderr
+    assert f"service/{name}-etcd-peer-0" in r.stderr and "users-own" not in r.stderr
+    assert {c: objects(c) for c in PLACEMENT} == before
+    assert _cluster_phase(operator.cp, ns, name) == "Running"
+
+    r = kbmc("cluster", "delete", name, "-n", ns, "--context", "cp", "--timeout", "120", kubeconfig=kubeconfig)
+    assert r.code == 0, r.stderr
+    assert operator.cp.get_or_none(resource_path("apps.kubeblocks.io/v1alpha1", "clusters", ns, name)) is None
+    assert {c: objects(c) for c in PLACEMENT} == {"k8s-1": ["configmaps/users-own"], "k8s-2": [], "k8s-3": []}
+
+
+def test_delete_refuses_a_do_not_terminate_cluster(kbmc, operator: Operator, unique_name) -> None:
+    ns, name = unique_name("db"), unique_name("etcd")
+    r = kbmc("cluster", "create", "etcd", "--context", "cp", "--name", name, "-n", ns, "--placement",
+             ",".join(PLACEMENT), "--termination-policy", "DoNotTerminate", "--apply", "--create-namespace",
+             kubeconfig=operator.bed.kubeconfig_path)
+    assert r.code == 0, r.stderr
+    r = kbmc("cluster", "delete", name, "-n", ns, "--context", "cp", kubeconfig=operator.bed.kubeconfig_path)
+    assert r.code == 1 and "DoNotTerminate" in r.stderr
+    assert operator.cp.get_or_none(resource_path("apps.kubeblocks.io/v1alpha1", "clusters", ns, name)) is not None
