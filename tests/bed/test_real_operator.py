@@ -311,9 +311,30 @@ def test_status_list_and_delete_a_cluster_across_the_data_planes(kbmc, operator:
     assert {c: objects(c) for c in PLACEMENT} == before
     assert _cluster_phase(operator.cp, ns, name) == "Running"
 
-    r = kbmc("cluster", "delete", name, "-n", ns, "--context", "cp", "--timeout", "120", kubeconfig=kubeconfig)
-    assert r.code == 0, r.stderr
-    assert operator.cp.get_or_none(resource_path("apps.kubeblocks.io/v1alpha1", "clusters", ns, name)) is None
+    # KubeBlocks 0.9.3 in multi-cluster mode rarely finishes on its own here: its InstanceSet deletes the
+    # headless Service and rsm-env ConfigMap in some data planes only, and nothing requeues it (it does not
+    # watch those kinds in the data planes), so the Cluster stays Deleting. kbmc then says so, and touches
+    # no data plane while the operator still owns the Cluster; a re-run once it is gone finishes the job.
+    r = kbmc("cluster", "delete", name, "-n", ns, "--context", "cp", "--data-planes", ",".join(PLACEMENT),
+             "--timeout", "20", "-o", "json", kubeconfig=kubeconfig)
+    if r.code != 0:
+        assert r.code == 1 and "to be deleted by the operator" in r.stderr and "Deleting" in r.stderr, r.stderr
+        assert all(f"services/{name}-etcd-peer-0" in objects(c) for c in PLACEMENT)
+        # Standing in for the operator finishing (the finalizers it would remove), in the control plane only.
+        for group, plural in (("workloads.kubeblocks.io/v1alpha1", "instancesets"),
+                              ("apps.kubeblocks.io/v1alpha1", "components"), ("apps.kubeblocks.io/v1alpha1", "clusters")):
+            for obj in operator.cp.get(resource_path(group, plural, ns))["items"]:
+                operator.cp.patch(resource_path(group, plural, ns, obj["metadata"]["name"]),
+                                  {"metadata": {"finalizers": None}})
+        wait_for("the Cluster gone", lambda: Poll(operator.cp.get_or_none(
+            resource_path("apps.kubeblocks.io/v1alpha1", "clusters", ns, name)) is None), timeout=60, interval=0.5)
+        r = kbmc("cluster", "delete", name, "-n", ns, "--context", "cp", "--data-planes", ",".join(PLACEMENT),
+                 "-o", "json", kubeconfig=kubeconfig)
+        assert r.code == 0, r.stderr
+        assert "not found" in r.stderr
+    # What the operator left in every data plane is gone, finalizers included; the user's object stays.
+    report = {p["context"]: p["removed"] for p in json.loads(r.stdout)["dataPlanes"]}
+    assert all(f"service/{name}-etcd-peer-0" in report[c] for c in PLACEMENT), report
     assert {c: objects(c) for c in PLACEMENT} == {"k8s-1": ["configmaps/users-own"], "k8s-2": [], "k8s-3": []}
 
 
