@@ -287,6 +287,12 @@ def test_status_list_and_delete_a_cluster_across_the_data_planes(kbmc, operator:
         assert [(p["name"], p["ready"]) for p in plane["pods"]] == [(f"{name}-etcd-{n}", True)]
         assert f"{name}-etcd-peer-{n}" in plane["services"]
 
+    r = kbmc("cluster", "status", name, "-n", ns, "--context", "cp", kubeconfig=kubeconfig)
+    assert r.code == 0 and r.stdout == "", r.stderr  # the table is for humans: stderr
+    assert "Running" in r.stderr and all(f"{name}-etcd-{n}" in r.stderr for n in range(3))
+    r = kbmc("cluster", "status", "no-such-cluster", "-n", ns, "--context", "cp", kubeconfig=kubeconfig)
+    assert r.code == 1 and "not found" in r.stderr
+
     r = kbmc("cluster", "list", "--context", "cp", "-o", "json", kubeconfig=kubeconfig)
     assert r.code == 0, r.stderr
     row = next(c for c in json.loads(r.stdout) if c["name"] == name and c["namespace"] == ns)

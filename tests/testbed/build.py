@@ -83,7 +83,7 @@ def ensure_binaries(log: bool = True, names: tuple[str, ...] = BINARIES) -> Path
 
 
 def ensure_manager(log: bool = True) -> Path:
-    """The real KubeBlocks manager binary (built from its Go module on first use: ~5 minutes on 2 cores)."""
+    """The real KubeBlocks manager binary (built from its Go module on first use: 5-11 minutes on 2 cores)."""
     return ensure_binaries(log, (MANAGER,)) / MANAGER
 
 
