@@ -353,3 +353,50 @@ def test_delete_refuses_a_do_not_terminate_cluster(kbmc, operator: Operator, uni
     r = kbmc("cluster", "delete", name, "-n", ns, "--context", "cp", kubeconfig=operator.bed.kubeconfig_path)
     assert r.code == 1 and "DoNotTerminate" in r.stderr
     assert operator.cp.get_or_none(resource_path("apps.kubeblocks.io/v1alpha1", "clusters", ns, name)) is not None
+
+
+def test_end_to_end_on_a_fresh_bed_kbmc_installs_the_operator_the_runner_runs_it_and_a_cluster_runs(
+        kbmc, bed_operator: TestBed, unique_name, tmp_path: Path) -> None:
+    """kbmc's own commands on a bed of their own (the module's release would need a pre-upgrade hook Job to be
+    replaced, which the bed cannot run): env prepare -> operator install --wait (CRDs and chart from kbmc; it
+    returns once the runner has the real manager up from the Deployment kbmc created) -> rbac sync -> a Cluster
+    runs where it is placed."""
+    from tests.testbed.build import ensure_binaries
+
+    bed = TestBed.start(tmp_path / "bed", data_planes=3)
+    try:
+        bed.start_operator()
+        registry = ClientRegistry(kc.load(str(bed.kubeconfig_path)))
+        cp = registry.for_context("cp")
+        kubeconfig = bed.kubeconfig_path
+        env = {"PATH": f"{ensure_binaries()}{os.pathsep}{os.environ['PATH']}",
+               **{v: str(tmp_path / v.lower()) for v in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME")}}
+        planes = ",".join(PLACEMENT)
+        r = kbmc("env", "prepare", "--context", "cp", "--data-planes", planes, "--allow-loopback",
+                 kubeconfig=kubeconfig, env=env)
+        assert r.code == 0, r.stderr
+        r = kbmc("operator", "install", "--context", "cp", "--data-planes", planes, "--installer", "helm",
+                 "--chart", str(chart_dir()), "--wait", "--timeout", "300", kubeconfig=kubeconfig, env=env)
+        assert r.code == 0, r.stderr
+        assert _deployment_available(cp).done
+        pid = int((bed.root / "operator" / "manager.pid").read_text())
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        assert f"--multi-cluster-contexts={planes}" in argv and "--leader-elect=false" in argv
+
+        r = kbmc("rbac", "sync", "--context", "cp", "--data-planes", planes, kubeconfig=kubeconfig, env=env)
+        assert r.code == 0, r.stderr
+        cp.apply(COMPDEF, COMPONENT_DEFINITION, force=True)
+
+        ns, name = unique_name("db"), unique_name("etcd")
+        r = kbmc("cluster", "create", "etcd", "--context", "cp", "--name", name, "-n", ns, "--placement", planes,
+                 "--apply", "--create-namespace", "--wait", "--timeout", "180", kubeconfig=kubeconfig)
+        assert r.code == 0, r.stderr
+        r = kbmc("cluster", "status", name, "-n", ns, "--context", "cp", "-o", "json", kubeconfig=kubeconfig)
+        assert r.code == 0, r.stderr
+        view = json.loads(r.stdout)
+        assert view["phase"] == "Running" and view["placement"] == PLACEMENT
+        assert {c: [p["name"] for p in view["dataPlanes"][c]["pods"]] for c in PLACEMENT} == \
+            {c: [f"{name}-etcd-{n}"] for n, c in enumerate(PLACEMENT)}
+        registry.close()
+    finally:
+        bed.stop()
