@@ -174,7 +174,7 @@ _V4_MAPPED = 0xFFFF << 32  # ::ffff:0:0/96, where Go's net package keeps IPv4 ad
 _DIGITS = r"[0-9]+"
 
 
-def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     """An address as Go's net.ParseIP reads it: ASCII, no zone (`%eth0`), no white space."""
     import ipaddress
 
@@ -199,7 +199,7 @@ def parse_cidr(value: object) -> tuple[IPNetwork | None, str | None]:
         return None, f"{_show(value)} is not a valid CIDR: the prefix length must be a number of bits"
     bits = prefix.lstrip("0") or "0"  # Go reads leading zeros (`/016`) as decimal
     try:
-        ip = _ip(address)
+        ip = parse_ip(address)
         if len(bits) > 3:
             raise ValueError(f"the prefix length {_show(prefix)} is too long for an address")
         net = ipaddress.ip_network(f"{ip}/{int(bits)}", strict=False)
@@ -225,8 +225,8 @@ def parse_address_range(value: object) -> tuple[tuple[int, int] | None, str | No
     if isinstance(value, str) and "-" in value and "/" not in value:
         first_s, _, last_s = value.partition("-")
         try:
-            first = _ip(first_s.strip(" "))
-            last = _ip(last_s.strip(" "))
+            first = parse_ip(first_s.strip(" "))
+            last = parse_ip(last_s.strip(" "))
         except ValueError as exc:
             return None, f"{_show(value)} is not a valid address range: {exc}"
         if first.version != last.version:
