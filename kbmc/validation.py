@@ -142,7 +142,7 @@ def context_name(value: str) -> str | None:
 
 def positive_timeout(value: float, flag: str = "--timeout") -> str | None:
     if not math.isfinite(value) or value <= 0:
-        return f"{flag} {value:g} must be a number of seconds greater than zero"
+        return f"{flag} {value:g} must be greater than zero (a finite number of seconds)"
     return None
 
 
