@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from kbmc import defaults
 from kbmc.errors import InputError
 from kbmc.output import Output
-from kbmc.validation import context_name
 
 if TYPE_CHECKING:  # imported when first used: offline commands must start fast
     from kbmc import kubeconfig as kc
@@ -119,6 +118,8 @@ def split_contexts(value: str | None, flag: str) -> list[str] | None:
     names = [p.strip() for p in value.split(",")]
     if not all(names):
         raise InputError(f"{flag} {value!r} has an empty entry", hint="separate context names with single commas")
+    from kbmc.validation import context_name
+
     for name in names:
         if err := context_name(name):
             raise InputError(f"{flag}: {err}")
