@@ -50,6 +50,12 @@ def init(
         control_plane = control_plane or kube.current_context or kube.context_names[0]
         if data_planes is None:
             data_planes = [c for c in kube.context_names if c != control_plane] or [control_plane]
+            from kbmc.validation import context_name
+
+            for name in data_planes:
+                if err := context_name(name):
+                    raise InputError(f"kubeconfig context {name!r} cannot be a data plane: {err}",
+                                     hint="pass --data-planes with the contexts to use")
     text = topo.starter(control_plane, data_planes, east_west=east_west, north_south=north_south)
     if stdout:
         state.out.raw(text)

@@ -62,6 +62,17 @@ def test_an_empty_control_plane_context_is_refused(kbmc, no_kubeconfig, tmp_path
     one_error(kbmc("validate"), "controlPlane.context: must not be empty")
 
 
+def test_init_does_not_pick_a_context_the_operator_cannot_use(kbmc, tmp_path) -> None:
+    kube = tmp_path / "kubeconfig"
+    kube.write_text(yaml.safe_dump({
+        "current-context": "cp",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "contexts": [{"name": n, "context": {"cluster": "c"}} for n in ("cp", "k8s-1", "eu,west")]}))
+    one_error(kbmc("init", kubeconfig=kube), "kubeconfig context 'eu,west' cannot be a data plane")
+    assert not (tmp_path / "kbmc.yaml").exists()
+    assert kbmc("--data-planes", "k8s-1", "init", kubeconfig=kube).code == 0
+
+
 @pytest.mark.parametrize("command", [("env", "prepare", "--dry-run"), ("env", "check"),
                                      ("cluster", "create", "etcd")])
 def test_commands_reading_kbmc_yaml_refuse_a_comma_context(kbmc, no_kubeconfig, tmp_path, command) -> None:
