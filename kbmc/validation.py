@@ -273,14 +273,19 @@ _MAX_NANOS = (2**63 - 1) * 10**9
 
 
 def parse_quantity(value: str) -> Fraction:
-    """A Kubernetes quantity ("100m", "1Gi", "1e3") as its exact value, rounded up to 1n as Kubernetes does.
+    """A Kubernetes quantity ("100m", "1Gi", "1e3") as its exact value; see `quantity_nanos`."""
+    from fractions import Fraction
+
+    return Fraction(quantity_nanos(value), 10**9)
+
+
+def quantity_nanos(value: str) -> int:
+    """A Kubernetes quantity in billionths, rounded up to 1n as Kubernetes does (exact integer arithmetic).
 
     ValueError if malformed. kbmc is stricter than ParseQuantity in two ways: values above
     2^63-1 are refused (Kubernetes caps or cannot use them), and so are exponents outside
     int32 (Go silently wraps them: `1e4294967296` would mean 1).
     """
-    from fractions import Fraction
-
     m = re.fullmatch(_QUANTITY, value) if isinstance(value, str) else None
     if not m or (m.group(2) is None and not m.group(3)):
         raise ValueError(f"{_show(str(value))} is not a Kubernetes quantity (examples: 100m, 0.5, 128Mi, 1Gi)")
@@ -296,7 +301,7 @@ def parse_quantity(value: str) -> Fraction:
     digits = (whole + frac).lstrip("0")
     exp10 -= len(frac)
     if not digits:
-        return Fraction(0)
+        return 0
     order = len(digits) - 1 + exp10  # the value is below 10**(order + 1) * 2**binary
     if order + binary * 0.302 > 20:
         raise ValueError(f"{_show(value)} is more than Kubernetes quantities can hold (2^63-1)")
@@ -318,13 +323,13 @@ def parse_quantity(value: str) -> Fraction:
             nanos = q + (1 if r or sticky else 0)
     if nanos > _MAX_NANOS:
         raise ValueError(f"{_show(value)} is more than Kubernetes quantities can hold (2^63-1)")
-    return Fraction(-nanos if sign == "-" else nanos, 10**9)
+    return -nanos if sign == "-" else nanos
 
 
 def positive_quantity(value: str, what: str) -> str | None:
     """A quantity greater than zero (kbmc: a zero or negative request is refused; Kubernetes allows 0)."""
     try:
-        amount = parse_quantity(value)
+        amount = quantity_nanos(value)
     except ValueError as exc:
         return f"{what}: {exc}"
     if amount <= 0:

@@ -164,7 +164,7 @@ def check(p: EtcdParams, rules: PlacementRules) -> None:
         if value is not None and (err := v.positive_quantity(value, flag)):
             raise InputError(err)
     for flag, request, limit in (("cpu", p.cpu, p.cpu_limit), ("memory", p.memory, p.memory_limit)):
-        if limit is not None and v.parse_quantity(limit) < v.parse_quantity(request):
+        if limit is not None and v.quantity_nanos(limit) < v.quantity_nanos(request):
             raise InputError(f"--{flag}-limit {limit} is below the request --{flag} {request}")
     if p.termination_policy not in TERMINATION[p.api]:
         extra = " (Halt was removed in KubeBlocks 1.0's v1 API)" if p.termination_policy == "Halt" else ""
