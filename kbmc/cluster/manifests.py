@@ -121,10 +121,10 @@ def _check_names(p: EtcdParams) -> None:
         return
     prefix = p.generate_name
     if not re.fullmatch(r"[a-z][-a-z0-9]*", prefix):
-        raise InputError(f"--generate-name {prefix!r} must start with a lowercase letter and hold only lowercase "
+        raise InputError(f"--generate-name {prefix[:70]!r} must start with a lowercase letter and hold only lowercase "
                          "letters, digits and '-' (Service names are derived from it)")
     if len(prefix) + GENERATED_SUFFIX > limit:
-        raise InputError(f"--generate-name {prefix!r} is longer than {limit - GENERATED_SUFFIX} characters "
+        raise InputError(f"--generate-name {prefix[:70]!r} is longer than {limit - GENERATED_SUFFIX} characters "
                          f"(the server appends {GENERATED_SUFFIX}; {why})")
 
 
@@ -133,7 +133,7 @@ def _check_component(p: EtcdParams) -> None:
         pattern = COMPONENT_DEF_PATTERN[p.api]
         if len(p.component_def) > COMPONENT_DEF_MAX or not re.fullmatch(pattern[1:-1], p.component_def):
             first = "a letter" if p.api == "v1" else "a letter or digit"
-            raise InputError(f"--component-def {p.component_def!r} must be at most {COMPONENT_DEF_MAX} lowercase "
+            raise InputError(f"--component-def {p.component_def[:70]!r} must be at most {COMPONENT_DEF_MAX} lowercase "
                              f"letters, digits, '.' and '-', starting with {first} and ending with a letter or "
                              f"digit ({p.api} Cluster API)")
     if p.service_version is not None:
