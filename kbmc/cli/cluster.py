@@ -6,6 +6,7 @@ import typer
 
 from kbmc.cli.state import Globals, split_contexts, state_of
 from kbmc.errors import InputError
+from kbmc.validation import positive_timeout
 
 if TYPE_CHECKING:  # the modules themselves are imported inside the command: start-up matters
     from kbmc.cluster.manifests import EtcdParams, PlacementRules
@@ -80,13 +81,14 @@ def etcd(
     topology = state.topology()
     if placement is not None and no_placement:
         raise InputError("--placement and --no-placement contradict each other")
+    placed, placement_source = _placement(state, placement, no_placement)
     params = manifests.EtcdParams(
         api=api or (topology.api_version_for_kubeblocks if topology else "v1alpha1"),
         name=name, generate_name=generate_name, namespace=namespace, replicas=replicas,
         cpu=cpu, memory=memory, cpu_limit=cpu_limit, memory_limit=memory_limit,
         storage=storage, storage_class=storage_class, termination_policy=termination_policy,
         component_def=component_def, service_version=service_version,
-        placement=None if no_placement else (split_contexts(placement, "--placement") or _default_placement(state)),
+        placement=placed, placement_source=placement_source,
         network=network or (topology.network.east_west if topology else "cilium"),
         clouds=list(dict.fromkeys(cloud or [])), address_type=address_type, subnet_id=subnet_id,
         service_placement=service_placement, pod_service=pod_service,
@@ -95,8 +97,8 @@ def etcd(
     )
     if (wait or create_namespace or dry_run) and not apply:
         raise InputError("--wait, --create-namespace and --dry-run go with --apply")
-    if timeout <= 0:
-        raise InputError(f"--timeout {timeout:g} must be greater than zero")
+    if err := positive_timeout(timeout):
+        raise InputError(err)
     text = manifests.render_etcd(params, _placement_rules(state, params.placement))
     if not apply:
         if state.output == "json":
@@ -109,6 +111,16 @@ def etcd(
             state.out.manifest(text)
         return
     _apply(state, params, text, create_namespace=create_namespace, dry_run=dry_run, wait=wait, timeout=timeout)
+
+
+def _placement(state: Globals, flag: str | None, no_placement: bool) -> tuple[list[str] | None, str]:
+    """The placement and where it came from (named in messages about it)."""
+    if no_placement:
+        return None, "--no-placement"
+    if flag is not None:
+        return split_contexts(flag, "--placement"), "--placement"
+    source = "kbmc.yaml's enabled data planes" if state.topology() else "--data-planes"
+    return _default_placement(state), source
 
 
 def _default_placement(state: Globals) -> list[str] | None:

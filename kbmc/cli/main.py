@@ -148,6 +148,15 @@ def _command_word(args: list[str]) -> str | None:
     return None
 
 
+def _check_arguments(args: list[str]) -> None:
+    """Arguments must be text: bytes that are not UTF-8 reach Python as lone surrogates, which no output can carry."""
+    from kbmc.validation import utf8
+
+    for i, arg in enumerate(args, start=1):
+        if err := utf8(arg):
+            raise InputError(f"argument {i} {err}", hint="pass text in UTF-8")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turn every error into one line on stderr and an exit code."""
     from click.exceptions import ClickException, UsageError
@@ -159,6 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     out = Output(no_color="--no-color" in args)
     _route_warnings(out)
     try:
+        _check_arguments(args)
         result = app(args=args, prog_name="kbmc", standalone_mode=False)
         code = result if isinstance(result, int) else 0
     except typer.Exit as exc:

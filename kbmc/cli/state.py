@@ -131,6 +131,11 @@ def split_contexts(value: str | None, flag: str) -> list[str] | None:
     names = [p.strip() for p in value.split(",")]
     if not all(names):
         raise InputError(f"{flag} {value!r} has an empty entry", hint="separate context names with single commas")
+    from kbmc.validation import context_name
+
+    for name in names:
+        if err := context_name(name):
+            raise InputError(f"{flag}: {err}")
     if len(set(names)) != len(names):
         raise InputError(f"{flag} {value!r} lists a context twice")
     return names

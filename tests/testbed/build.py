@@ -1,5 +1,5 @@
 """Build (once) and find the test bed's binaries: kube-apiserver, kube-controller-manager, etcd, helm,
-and the real KubeBlocks manager.
+the real KubeBlocks manager, and kbmc-oracle (Kubernetes' own validators, for the differential tests).
 
 The pinned Kubernetes release is the `k8s.io/kubernetes` requirement in
 gobuild/go.mod: the one place it is written. Binaries are cached outside the
@@ -21,18 +21,21 @@ from pathlib import Path
 
 GOBUILD = Path(__file__).resolve().parent / "gobuild"
 MANAGER = "kubeblocks-manager"
-# What every bed needs; the KubeBlocks manager only beds that run the operator (built by
-# `python -m tests.testbed.build` all the same, so CI builds it once up front).
-BINARIES = ("kube-apiserver", "kube-controller-manager", "etcd", "helm")
+ORACLE = "kbmc-oracle"
+# What every bed needs (and the validators' oracle); the KubeBlocks manager only beds that run the
+# operator (built by `python -m tests.testbed.build` all the same, so CI builds it once up front).
+BINARIES = ("kube-apiserver", "kube-controller-manager", "etcd", "helm", ORACLE)
 ALL_BINARIES = (*BINARIES, MANAGER)
-# Go module directory -> (package, binary) built from it. helm and KubeBlocks have modules of their
-# own, so that their requirements (KubeBlocks pins k8s.io/* v0.28.3) cannot change the dependency
-# versions the Kubernetes binaries are built with.
-_BUILDS: dict[Path, tuple[tuple[str, str], ...]] = {
-    GOBUILD: (("k8s.io/kubernetes/cmd/kube-apiserver", "kube-apiserver"),
-              ("k8s.io/kubernetes/cmd/kube-controller-manager", "kube-controller-manager"), ("./etcd", "etcd")),
-    GOBUILD / "helm": (("helm.sh/helm/v3/cmd/helm", "helm"),),
-    GOBUILD / "kubeblocks": (("github.com/apecloud/kubeblocks/cmd/manager", MANAGER),),
+# Binary -> (Go module directory, package). helm and KubeBlocks have modules of their own, so that their
+# requirements (KubeBlocks pins k8s.io/* v0.28.3) cannot change the dependency versions the Kubernetes
+# binaries are built with.
+_BUILDS: dict[str, tuple[Path, str]] = {
+    "kube-apiserver": (GOBUILD, "k8s.io/kubernetes/cmd/kube-apiserver"),
+    "kube-controller-manager": (GOBUILD, "k8s.io/kubernetes/cmd/kube-controller-manager"),
+    "etcd": (GOBUILD, "./etcd"),
+    ORACLE: (GOBUILD, "./kbmc-oracle"),
+    "helm": (GOBUILD / "helm", "helm.sh/helm/v3/cmd/helm"),
+    MANAGER: (GOBUILD / "kubeblocks", "github.com/apecloud/kubeblocks/cmd/manager"),
 }
 
 
@@ -67,16 +70,26 @@ def _version_ldflags() -> str:
             f"-X github.com/apecloud/kubeblocks/version.Version={versions['kubeblocks']}")
 
 
+def installed_name(binary: str) -> str:
+    """The oracle is ours and changes with the tests: its cached name carries a hash of its source."""
+    if binary != ORACLE:
+        return binary
+    import hashlib
+
+    source = (GOBUILD / ORACLE / "main.go").read_bytes() + (GOBUILD / "go.sum").read_bytes()
+    return f"{ORACLE}-{hashlib.sha256(source).hexdigest()[:12]}"
+
+
 def ensure_binaries(log: bool = True, names: tuple[str, ...] = BINARIES) -> Path:
-    """The directory holding the named binaries, building those that are missing first."""
+    """The directory holding the named binaries, building those that are missing first (only those)."""
     target = cache_dir()
-    if all((target / b).is_file() for b in names):
+    if all((target / installed_name(b)).is_file() for b in names):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     # Several processes (pytest workers, a hand-started bed) may ask at once: build once.
     with open(target.parent / f".{target.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        missing = [b for b in names if not (target / b).is_file()]
+        missing = [b for b in names if not (target / installed_name(b)).is_file()]
         if not missing:
             return target
         return _build(target, missing, log)
@@ -85,6 +98,11 @@ def ensure_binaries(log: bool = True, names: tuple[str, ...] = BINARIES) -> Path
 def ensure_manager(log: bool = True) -> Path:
     """The real KubeBlocks manager binary (built from its Go module on first use: 5-11 minutes on 2 cores)."""
     return ensure_binaries(log, (MANAGER,)) / MANAGER
+
+
+def oracle_path(log: bool = True) -> Path:
+    """kbmc-oracle: JSON lines in, Kubernetes' validators' answers out (gobuild/kbmc-oracle)."""
+    return ensure_binaries(log, (ORACLE,)) / installed_name(ORACLE)
 
 
 def _build(target: Path, names: list[str], log: bool) -> Path:
@@ -99,20 +117,13 @@ def _build(target: Path, names: list[str], log: bool) -> Path:
     # checksum database), so no checksum-database lookup is needed for it.
     env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod -buildvcs=false")
     try:
-        for module, outputs in _BUILDS.items():
-            wanted = [pkg for pkg, binary in outputs if binary in names]
-            if not wanted:
-                continue
-            if len(outputs) == 1:  # one package: `-o` names the file
-                out = str(tmp / outputs[0][1])
-            else:  # several: `-o dir/` names each after its package
-                out = str(tmp) + "/"
-                assert all(pkg.rsplit("/", 1)[-1] == binary for pkg, binary in outputs)
-            subprocess.run([go, "build", "-trimpath", f"-ldflags={_version_ldflags()}", "-o", out, *wanted],
+        for b in names:
+            module, package = _BUILDS[b]  # the Go build cache shares the work between binaries of one module
+            subprocess.run([go, "build", "-trimpath", f"-ldflags={_version_ldflags()}", "-o", str(tmp / b), package],
                            cwd=module, env=env, check=True)
         target.mkdir(exist_ok=True)
         for b in names:
-            os.replace(tmp / b, target / b)
+            os.replace(tmp / b, target / installed_name(b))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
