@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +27,20 @@ class ChartRelease:
     kubeconfig: Path
 
 
+@pytest.fixture
+def kubeblocks_chart_release(kubeblocks_chart_installer: Callable[[], ChartRelease]) -> ChartRelease:
+    """The chart's release in the control plane, (re)installed when an earlier test removed it."""
+    return kubeblocks_chart_installer()
+
+
 @pytest.fixture(scope="session")
-def kubeblocks_chart_release(bed: TestBed, registry: ClientRegistry, real_helm: Path,
-                             tmp_path_factory: pytest.TempPathFactory) -> ChartRelease:
+def kubeblocks_chart_installer(bed: TestBed, registry: ClientRegistry, real_helm: Path,
+                               tmp_path_factory: pytest.TempPathFactory) -> Callable[[], ChartRelease]:
+    home = tmp_path_factory.mktemp("helm-home")
+    return lambda: _install_chart(bed, registry, real_helm, home)
+
+
+def _install_chart(bed: TestBed, registry: ClientRegistry, real_helm: Path, home: Path) -> ChartRelease:
     """The real KubeBlocks chart (deploy/helm of the Go module) installed by the real helm in the control plane.
 
     As KubeBlocks' install guide does: every CRD first, server-side (the chart's templates look up Addon
@@ -39,7 +51,6 @@ def kubeblocks_chart_release(bed: TestBed, registry: ClientRegistry, real_helm: 
         chart = crds.chart_dir()
     except crds.CrdsUnavailable as exc:
         pytest.fail(f"the KubeBlocks chart is unavailable: {exc}")
-    home = tmp_path_factory.mktemp("helm-home")
     env = dict(os.environ, HELM_CACHE_HOME=str(home / "cache"), HELM_CONFIG_HOME=str(home / "config"),
                HELM_DATA_HOME=str(home / "data"))
     release = ChartRelease("kubeblocks", "kb-system", CONTROL_PLANE, chart, bed.kubeconfig_path)
@@ -50,6 +61,12 @@ def kubeblocks_chart_release(bed: TestBed, registry: ClientRegistry, real_helm: 
     if status.returncode == 0:
         return release
     cp = registry.for_context(CONTROL_PLANE)
+    # An earlier test may have uninstalled it and deleted the namespace: helm cannot create into a
+    # namespace that is still terminating.
+    ns_path = resource_path("v1", "namespaces", name=release.namespace)
+    wait_for(f"namespace {release.namespace} gone or active",
+             lambda: Poll(not (cp.get_or_none(ns_path) or {}).get("metadata", {}).get("deletionTimestamp")),
+             timeout=180, interval=0.5)
     names = []
     for crd in crds.all_crds():
         name = crd["metadata"]["name"]

@@ -57,6 +57,11 @@ def revision(cp: KubeClient) -> int:
 def installed(bed, real_helm: Path, registry: ClientRegistry,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     env = helm_env(real_helm, tmp_path_factory.mktemp("helm"))
+    # Another module may have installed the chart directly (kubeblocks_chart_release): these tests start
+    # from a control plane without the release (an upgrade would wait for a hook Job the bed cannot run).
+    subprocess.run([str(real_helm), "uninstall", RELEASE, "-n", NS, "--no-hooks", "--kube-context", "cp",
+                    "--kubeconfig", str(bed.kubeconfig_path)], env=dict(os.environ, **env), capture_output=True,
+                   timeout=300)
     r = run_kbmc(bed, env, "env", "prepare", "--context", "cp", "--data-planes", DATA_PLANES, "--allow-loopback")
     assert r.returncode == 0, r.stderr
     chart = str(chart_dir())
