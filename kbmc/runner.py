@@ -34,11 +34,26 @@ def tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
     return " | ".join(kept)
 
 
+# The flag each tool names its kube context with (default `--context`).
+CONTEXT_FLAGS = {"helm": "--kube-context"}
+
+
+def command_line(tool: str, args: list[str], *, context: str | None, kubeconfig: str | None = None,
+                 context_flag: dict[str, str] | None = None) -> list[str]:
+    """The exact argv a runner executes: the tool's own context flag (and --kubeconfig) appended."""
+    argv = [tool, *args]
+    if context is not None:
+        argv += [(context_flag or CONTEXT_FLAGS).get(tool, "--context"), context]
+    if kubeconfig is not None:
+        argv += ["--kubeconfig", kubeconfig]
+    return argv
+
+
 @dataclass
 class ShRunner:
     """Runs tools through `sh`, adding `--context` (and `--kubeconfig`) to every call."""
 
-    context_flag: dict[str, str] = field(default_factory=lambda: {"helm": "--kube-context"})
+    context_flag: dict[str, str] = field(default_factory=lambda: dict(CONTEXT_FLAGS))
 
     def run(self, tool: str, args: list[str], *, context: str | None, kubeconfig: str | None = None,
             timeout: float | None = None, env: dict[str, str] | None = None) -> Completed:
@@ -47,12 +62,8 @@ class ShRunner:
         path = shutil.which(tool)
         if path is None:
             raise InputError(f"{tool} is not installed or not on PATH", hint=f"install {tool} and retry")
-        argv = list(args)
-        if context is not None:
-            argv += [self.context_flag.get(tool, "--context"), context]
-        if kubeconfig is not None:
-            argv += ["--kubeconfig", kubeconfig]
-        full = [tool, *argv]
+        full = command_line(tool, args, context=context, kubeconfig=kubeconfig, context_flag=self.context_flag)
+        argv = full[1:]
         try:
             result = sh.Command(path)(*argv, _timeout=timeout, _env=env, _err_to_out=False)
         except sh.ErrorReturnCode as exc:

@@ -105,6 +105,7 @@ _GROUPS = {
     "validate": "kbmc.cli.topology",
     "env": "kbmc.cli.env",
     "cluster": "kbmc.cli.cluster",
+    "network": "kbmc.cli.network",
 }
 _registered: set[str] = set()
 

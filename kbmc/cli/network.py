@@ -1,0 +1,85 @@
+"""`kbmc network`: Cilium ClusterMesh (east-west), MetalLB and per-pod Services (north-south)."""
+
+from typing import Annotated, Any, Optional
+
+import click
+import typer
+
+from kbmc.cli.state import Globals, state_of
+from kbmc.errors import EXIT_FAILED, InputError
+
+app = typer.Typer(help="Cross-cluster traffic: Cilium ClusterMesh, MetalLB, per-pod Services.", no_args_is_help=True)
+
+STEP_CHOICES = click.Choice(["install", "enable", "connect", "status"])
+MESH_SERVICE_CHOICES = click.Choice(["NodePort", "LoadBalancer"])
+
+
+def _positive(value: float, flag: str) -> None:
+    if value <= 0:
+        raise InputError(f"{flag} {value:g} must be greater than zero")
+
+
+def _print_plan(state: Globals, plan: dict[str, Any]) -> None:
+    """The plan as data on stdout, and per cluster, in order, for people on stderr."""
+    state.out.data(plan)
+    if state.out.machine:
+        return
+    rows = []
+    for a in plan["actions"]:
+        what = " ".join(a["argv"]) if "argv" in a else f"apply {a['apply']['kind']} {a['apply']['namespace']}/{a['apply']['name']}"
+        rows.append([a["context"], a["step"], a.get("round", ""), what])
+    state.out.table("plan (dry run: nothing was run)", ["CONTEXT", "STEP", "ROUND", "ACTION"], rows)
+
+
+@app.command("cilium")
+def cilium(
+    ctx: typer.Context,
+    step: Annotated[Optional[list[str]], typer.Option(
+        "--step", click_type=STEP_CHOICES, help="Run only this step (repeatable): install, enable, connect, status.",
+        show_default=False)] = None,
+    service_type: Annotated[str, typer.Option(
+        "--service-type", click_type=MESH_SERVICE_CHOICES, help="How the clustermesh-apiserver is exposed.")
+    ] = "NodePort",
+    parallel: Annotated[int, typer.Option(help="Remote connections at once, with a cilium-cli that has --parallel.")
+                        ] = 4,
+    timeout: Annotated[float, typer.Option(help="Seconds for each `cilium clustermesh status --wait`.")] = 900.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (every command, per cluster); run nothing.")
+                       ] = False,
+) -> None:
+    """Cilium ClusterMesh across the data planes: install, enable, connect every pair, wait (runbook step 4).
+
+    Each cluster's name, id and pod CIDR come from kbmc.yaml. Idempotent: a re-run does only what is missing.
+    """
+    from kbmc.network import cilium as core
+    from kbmc.runner import ShRunner
+
+    state = state_of(ctx)
+    _positive(timeout, "--timeout")
+    if parallel < 1:
+        raise InputError(f"--parallel {parallel} must be at least 1")
+    topology = state.topology()
+    contexts = state.data_plane_contexts()
+    params = core.CiliumParams(
+        members=core.members_from(topology, contexts),
+        service_type=service_type,
+        max_connected_clusters=topology.network.max_connected_clusters if topology else 255,
+        steps=tuple(s for s in core.STEPS if not step or s in step),
+        timeout=timeout, parallel=parallel, kubeconfig=state.kubeconfig_path, dry_run=dry_run,
+    )
+    state.require_contexts(contexts)
+    registry, runner = state.registry(), ShRunner()
+    plan = core.build_plan(registry, runner, params)
+    if dry_run:
+        _print_plan(state, plan.as_dict(state.kubeconfig_path))
+        return
+    result = core.run(registry, runner, params, plan, on_event=state.out.info)
+    if state.out.machine:
+        state.out.data(result.as_dict())
+    else:
+        state.out.table("clusters", ["CONTEXT", "INSTALL", "MESH", "STATUS", "CONNECTED PEERS"],
+                        [[c.context, c.install, c.mesh, c.status, ", ".join(c.peers) or "-"] for c in result.clusters])
+        state.out.table("pairs", ["PAIR", "STATE"], [[f"{a} <-> {b}", s] for (a, b), s in result.pairs.items()])
+    if not result.done:
+        state.out.error("ClusterMesh is not complete; fix what failed and re-run (done steps are skipped)")
+        raise typer.Exit(EXIT_FAILED)
+    state.out.success("ClusterMesh complete")
