@@ -83,3 +83,50 @@ def cilium(
         state.out.error("ClusterMesh is not complete; fix what failed and re-run (done steps are skipped)")
         raise typer.Exit(EXIT_FAILED)
     state.out.success("ClusterMesh complete")
+
+
+@app.command("metallb")
+def metallb(
+    ctx: typer.Context,
+    chart: Annotated[Optional[str], typer.Option(
+        help="Chart: a local directory or .tgz, or an oci:// reference (default: the official repository; "
+             "air-gapped users need this).", show_default=False)] = None,
+    version: Annotated[Optional[str], typer.Option(
+        "--version", help="Chart version for the repository or an oci:// chart.", show_default=False)] = None,
+    timeout: Annotated[float, typer.Option(
+        help="Seconds per cluster for the install, the controller and the webhook.")] = 300.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (commands and objects); run nothing.")
+                       ] = False,
+) -> None:
+    """MetalLB in every data plane, with its address pool and L2 advertisement from kbmc.yaml (runbook step 4).
+
+    Waits for MetalLB's controller and validating webhook before applying the pool, retrying while the
+    webhook does not answer. Idempotent: a re-run changes nothing.
+    """
+    from kbmc.network import metallb as core
+    from kbmc.runner import ShRunner
+
+    state = state_of(ctx)
+    _positive(timeout, "--timeout")
+    contexts = state.data_plane_contexts()
+    params = core.MetallbParams(members=core.members_from(state.topology(), contexts), chart=chart,
+                                version=version or core.CHART_VERSION, timeout=timeout,
+                                kubeconfig=state.kubeconfig_path, dry_run=dry_run)
+    state.require_contexts(contexts)
+    core.check_api_server_addresses(state.kubeconfig(), params.members)
+    registry = state.registry()
+    actions = core.plan(registry, params)
+    if dry_run:
+        _print_plan(state, {"actions": [a.as_dict(state.kubeconfig_path) for a in actions]})
+        return
+    outcomes = core.run(registry, ShRunner(), params, on_event=state.out.info)
+    if state.out.machine:
+        state.out.data({"done": all(core.ok(o) for o in outcomes), "clusters": [o.as_dict() for o in outcomes]})
+    else:
+        state.out.table("MetalLB", ["CONTEXT", "HELM", "POOL", "L2ADVERTISEMENT", "ADDRESSES"],
+                        [[o.context, o.helm, o.pool, o.advertisement, ", ".join(o.addresses)] for o in outcomes])
+    if not all(core.ok(o) for o in outcomes):
+        failed = [o.context for o in outcomes if not core.ok(o)]
+        state.out.error(f"MetalLB is not ready in {', '.join(failed)}; fix it and re-run")
+        raise typer.Exit(EXIT_FAILED)
+    state.out.success("MetalLB ready in " + ", ".join(o.context for o in outcomes))

@@ -60,7 +60,7 @@ SPECS: dict[str, tuple[set[tuple[str, ...]], set[str], set[str], str]] = {
         {("version",), ("install",), ("upgrade",), ("uninstall",), ("status",), ("list",), ("repo", "add"),
          ("repo", "update"), ("get", "values")},
         {"--kube-context", "--set", "--set-string", "-f", "--values", "--version", "--timeout", "-n",
-         "--namespace", "-o", "--output"},
+         "--namespace", "-o", "--output", "--filter", "--repo"},
         {"--create-namespace", "--wait", "--install", "--atomic", "--all-namespaces", "-A"},
         "--kube-context",
     ),

@@ -127,3 +127,17 @@ def test_raise_failures_names_every_failed_context() -> None:
     with pytest.raises(OperationError, match=r"^probing: a: ZeroDivisionError.*; c: ZeroDivisionError"):
         raise_failures(results, "probing")
     raise_failures(fan_out(["a"], lambda c: c), "probing")  # nothing failed: no error
+
+
+def test_wait_backs_off_between_tries_up_to_its_cap() -> None:
+    now = [0.0]
+    pauses: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        now[0] += seconds
+
+    tries = iter([Poll(False, "webhook not ready")] * 5 + [Poll(True)])
+    wait_for("pool", lambda: next(tries), timeout=100, interval=0.5, backoff=2.0, max_interval=3.0,
+             clock=lambda: now[0], sleep=sleep)
+    assert pauses == [0.5, 1.0, 2.0, 3.0, 3.0]
