@@ -130,3 +130,65 @@ def metallb(
         state.out.error(f"MetalLB is not ready in {', '.join(failed)}; fix it and re-run")
         raise typer.Exit(EXIT_FAILED)
     state.out.success("MetalLB ready in " + ", ".join(o.context for o in outcomes))
+
+
+@app.command("expose")
+def expose(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The KubeBlocks Cluster (in the control plane).", show_default=False)],
+    namespace: Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the Cluster and its pods.")
+                         ] = "default",
+    service_type: Annotated[str, typer.Option(
+        "--type", click_type=click.Choice(["NodePort", "LoadBalancer"]), help="Service type per pod.")] = "NodePort",
+    port: Annotated[Optional[str], typer.Option(
+        help="Expose only this port (number or container port name; default: every container port).",
+        show_default=False)] = None,
+    component: Annotated[Optional[str], typer.Option(help="Only this component's pods.", show_default=False)] = None,
+    address_type: Annotated[str, typer.Option(
+        "--address-type", click_type=click.Choice(["InternalIP", "ExternalIP"]),
+        help="Which node address NodePort endpoints use.")] = "InternalIP",
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until every LoadBalancer has an address.")
+                    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds for --wait.")] = 300.0,
+    delete: Annotated[bool, typer.Option("--delete", help="Remove the Services kbmc created for this Cluster.")
+                      ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the Services; change nothing.")] = False,
+) -> None:
+    """One Service per pod of a Cluster, in the pod's data plane, and the client endpoint table (runbook step 4)."""
+    from kbmc.network import expose as core
+
+    state = state_of(ctx)
+    _positive(timeout, "--timeout")
+    control_plane = state.control_plane()
+    data_planes = state.data_plane_contexts()
+    params = core.ExposeParams(name=name, namespace=namespace, control_plane=control_plane, data_planes=data_planes,
+                               service_type=service_type, port=port, address_type=address_type, component=component,
+                               wait=wait, timeout=timeout, dry_run=dry_run)
+    core.validate(params)
+    state.require_contexts([control_plane, *data_planes])
+    registry = state.registry()
+    if delete:
+        result = core.delete(registry, params)
+        if state.out.machine:
+            state.out.data({"deleted": result.deleted, "errors": result.errors})
+        verb = "would delete" if dry_run else "deleted"
+        for c, names in result.deleted.items():
+            state.out.info(f"{c}: {verb} {len(names)} Service(s){': ' + ', '.join(names) if names else ''}")
+    else:
+        topology = state.topology()
+        apis = [topology.api_version_for_kubeblocks] if topology else []
+        apis += [a for a in ("v1", "v1alpha1") if a not in apis]
+        result = core.expose(registry, params, apis, on_event=state.out.info)
+        if dry_run:
+            _print_plan(state, {"actions": [a.as_dict() for a in result.actions]})
+        elif state.out.machine:
+            state.out.data({"endpoints": [e.as_dict() for e in result.endpoints], "errors": result.errors})
+        else:
+            state.out.table(f"endpoints of {namespace}/{name} ({service_type})",
+                            ["POD", "CONTEXT", "COMPONENT", "ROLE", "PORT", "ADDRESS"],
+                            [[e.pod, e.context, e.component, e.role, e.port_name, e.address]
+                             for e in result.endpoints])
+    for c, error in result.errors.items():
+        state.out.error(f"{c}: {error}")
+    if result.errors:
+        raise typer.Exit(EXIT_FAILED)
