@@ -123,6 +123,28 @@ def test_dry_run_prints_every_command_in_order_and_runs_nothing(kbmc, bed, regis
     assert all(cilium_config(registry, ctx) is None for ctx in PLANES)
 
 
+def test_max_connected_clusters_511_is_passed_to_every_install(kbmc, bed, tmp_path, cilium_bed) -> None:
+    r = run(kbmc, bed, tmp_path, "--dry-run", "-o", "json", "--step", "install", max_connected=511,
+            cilium={"k8s-3": {"clusterID": 300}})
+    assert r.code == 0, r.output
+    installs = [a["argv"] for a in json.loads(r.stdout)["actions"]]
+    assert len(installs) == 3 and all(a[-4:-2] == ["--set", "maxConnectedClusters=511"] for a in installs)
+    assert "cluster.id=300" in installs[2]
+
+
+def test_an_unreachable_data_plane_stops_everything_before_it_starts(kbmc, bed, registry, tmp_path,
+                                                                     cilium_bed) -> None:
+    bed.stop_apiserver("k8s-3")
+    try:
+        r = run(kbmc, bed, tmp_path)
+    finally:
+        bed.start_apiserver("k8s-3")
+    assert r.code == 1, r.output
+    assert "not every data plane is reachable, nothing was run: k8s-3" in r.stderr
+    assert cilium_bed() == []
+    assert cilium_config(registry, "k8s-1") is None
+
+
 def test_one_clusters_failure_stops_only_what_depends_on_it_and_a_rerun_resumes(kbmc, bed, registry, tmp_path,
                                                                                 cilium_bed, monkeypatch) -> None:
     monkeypatch.setenv("KBMC_STANDIN_FAIL", "cilium install@k8s-2:1:Error: install timed out")

@@ -38,12 +38,13 @@ TOPOLOGIES = {
 }
 
 
+@pytest.mark.parametrize("command", ["cilium", "metallb"])
 @pytest.mark.parametrize("case", list(TOPOLOGIES))
 def test_bad_topology_is_refused_before_any_cluster(kbmc, bed, registry, tmp_path: Path, cilium_env,
-                                                    case: str) -> None:
+                                                    case: str, command: str) -> None:
     extra, message = TOPOLOGIES[case]
     write_topology(tmp_path / "kbmc.yaml", PLANES, **extra)
-    r = kbmc("network", "cilium", kubeconfig=bed.kubeconfig_path)
+    r = kbmc("network", command, kubeconfig=bed.kubeconfig_path)
     assert r.code == 2, r.output
     assert message in r.stderr and "Traceback" not in r.output
     assert cilium_env() == []

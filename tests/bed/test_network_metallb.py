@@ -192,6 +192,29 @@ def test_no_webhook_answering_times_out_naming_the_webhook(kbmc, bed, registry, 
     assert "k8s-2" in r.stderr and "unchanged" in r.stderr
 
 
+def test_dry_run_prints_helm_and_the_objects_per_cluster_and_changes_nothing(kbmc, bed, registry, tmp_path, chart,
+                                                                             helm_env) -> None:
+    before = {ctx: _snapshot(registry, ctx) for ctx in PLANES}
+    r = metallb(kbmc, bed, tmp_path, chart, "--dry-run", "-o", "json", ranges={**RANGES, "k8s-2": ["198.51.100.96/28"]})
+    assert r.code == 0, r.output
+    assert {ctx: _snapshot(registry, ctx) for ctx in PLANES} == before
+    actions = json.loads(r.stdout)["actions"]
+    assert [(a["context"], a["step"]) for a in actions] == [
+        (ctx, step) for ctx in PLANES for step in ("install", "pool", "advertisement")]
+    assert actions[0]["argv"] == ["helm", "upgrade", "--install", "metallb", str(chart), "-n", NS,
+                                  "--create-namespace", "--kube-context", "k8s-1"]
+    assert actions[4]["apply"]["object"]["spec"] == {"addresses": ["198.51.100.96/28"]}
+    assert actions[5]["apply"]["object"]["spec"] == {"ipAddressPools": ["kbmc"]}
+
+
+def _snapshot(registry: ClientRegistry, ctx: str) -> tuple[object, object]:
+    """Whether MetalLB's namespace exists, and the pool's version (MetalLB may be there from an earlier test)."""
+    client = registry.for_context(ctx)
+    namespace = client.get_or_none(resource_path("v1", "namespaces", name=NS))
+    pool = pool_of(registry, ctx) if namespace is not None else None
+    return (namespace is not None, pool and (pool["spec"], pool["metadata"]["resourceVersion"]))
+
+
 def test_a_range_holding_the_api_server_address_is_refused(kbmc, bed, registry, tmp_path, chart, helm_env) -> None:
     ranges = {**RANGES, "k8s-3": ["127.0.0.0/30"]}
     r = metallb(kbmc, bed, tmp_path, chart, ranges=ranges)
