@@ -69,6 +69,10 @@ def cilium(
     state.require_contexts(contexts)
     registry, runner = state.registry(), ShRunner()
     plan = core.build_plan(registry, runner, params)
+    for context, seen in plan.observed.items():
+        if seen.status_error:
+            state.out.warn(f"{context}: `cilium clustermesh status` failed ({seen.status_error}); "
+                           "its pairs are connected again")
     if dry_run:
         _print_plan(state, plan.as_dict(state.kubeconfig_path))
         return

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kbmc.clients import ClientRegistry, resource_path
-from kbmc.errors import InputError, KbmcError, OperationError
+from kbmc.errors import CommandError, InputError, KbmcError, OperationError
 from kbmc.fanout import fan_out
 from kbmc.network import mesh
 from kbmc.network.plan import Action, require_reachable, require_tool
@@ -64,6 +64,7 @@ class Observed:
     installed: tuple[str, str, str] | None = None  # cluster-name, cluster-id, cluster-pool-ipv4-cidr
     mesh_enabled: bool = False
     peers: set[str] = field(default_factory=set)  # Cilium cluster names it is connected to
+    status_error: str | None = None  # why `clustermesh status` could not tell
 
 
 @dataclass
@@ -120,13 +121,26 @@ def parse_cli_version(text: str) -> tuple[int, int, int] | None:
 
 
 def parse_status_peers(text: str) -> set[str]:
-    """The remote clusters in `cilium clustermesh status -o json`: its connectivity.clusters keys."""
+    """The remote clusters the agents are connected to, from `cilium clustermesh status -o json`.
+
+    cilium-cli's clustermesh.Status: `connectivity.clusters` maps each remote cluster name to
+    `{configured, connected}` agent counts (zero counts omitted); with KVStoreMesh the same block sits
+    under `kvstoremesh.status`. The document may also carry access information (certificates):
+    it is parsed here and never printed.
+    """
     try:
         doc = json.loads(text or "{}")
     except ValueError:
-        raise OperationError(f"cannot read `cilium clustermesh status -o json` output: {text[:120]!r}") from None
-    clusters = ((doc.get("connectivity") or {}).get("clusters") or {}) if isinstance(doc, dict) else {}
-    return {name for name, stats in clusters.items() if not isinstance(stats, dict) or stats.get("ready", 1) > 0}
+        raise OperationError("cannot read `cilium clustermesh status -o json` output (not JSON)") from None
+    if not isinstance(doc, dict):
+        return set()
+    blocks = [doc.get("connectivity"), ((doc.get("kvstoremesh") or {}).get("status"))]
+    peers: set[str] = set()
+    for block in blocks:
+        for name, stats in ((block or {}).get("clusters") or {}).items():
+            if isinstance(stats, dict) and int(stats.get("connected") or 0) > 0:
+                peers.add(name)
+    return peers
 
 
 def observe(registry: ClientRegistry, runner: Runner, context: str, kubeconfig: str | None,
@@ -140,9 +154,15 @@ def observe(registry: ClientRegistry, runner: Runner, context: str, kubeconfig: 
                           data.get("cluster-pool-ipv4-cidr", "(not cluster-pool IPAM)"))
     seen.mesh_enabled = client.get_or_none(resource_path("v1", "services", NAMESPACE, MESH_SERVICE)) is not None
     if seen.mesh_enabled:
-        out = runner.run("cilium", ["clustermesh", "status", "-o", "json"], context=context, kubeconfig=kubeconfig,
-                         timeout=timeout)
-        seen.peers = parse_status_peers(out.stdout)
+        try:
+            out = runner.run("cilium", ["clustermesh", "status", "-o", "json"], context=context,
+                             kubeconfig=kubeconfig, timeout=timeout)
+        except CommandError as exc:
+            # ClusterMesh is enabled but not answering yet (its apiserver still starting): no peer is known
+            # to be connected, so its pairs are connected again (cilium-cli's connect is idempotent).
+            seen.status_error = exc.stderr_tail or str(exc)
+        else:
+            seen.peers = parse_status_peers(out.stdout)
     return seen
 
 

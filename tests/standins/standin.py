@@ -20,8 +20,8 @@ else $KUBECONFIG); without it, cilium calls are only recorded:
   kube-system/cilium-clustermesh Secret (helm mode keeps peers there), in the
   modes `unicast`, `bidirectional` (default) and `mesh`;
 - `clustermesh status [-o json]` fails while ClusterMesh is not enabled, else prints
-  the connectivity block of cilium-cli's status JSON (clusters by name, with
-  total/ready agent counts).
+  cilium-cli's status JSON (`connectivity.clusters`: remote cluster name ->
+  configured/connected agent counts).
 $KBMC_STANDIN_CILIUM_VERSION (default v0.18.3) is the reported cilium-cli release; before
 v0.16.19 `clustermesh connect` takes one `--destination-context` and knows neither
 `--connection-mode` nor `--parallel`, as the real releases did.
@@ -260,11 +260,16 @@ def run_cilium(command: tuple[str, ...], flags: dict[str, list[str]]) -> str:
         if not cluster.mesh_enabled():
             raise Failed(f'Unable to determine status: deployments.apps "{MESH_SERVICE}" not found')
         peers = cluster.peers()
-        status = {"connectivity": {
-            "global_services": {"min": 0, "avg": 0, "max": 0},
-            "connected": {"min": len(peers), "avg": float(len(peers)), "max": len(peers)},
-            "clusters": {p: {"total": 1, "ready": 1} for p in peers},
-            "total": 1, "not_ready": 0}}
+        config = cluster.config() or {}
+        # cilium-cli's clustermesh.Status (one agent here); zero values are omitted as its omitempty tags do.
+        connectivity: dict[str, Any] = {"clusters": {p: {"configured": 1, "connected": 1} for p in peers},
+                                        "total": 1}
+        if peers:
+            connectivity["connected"] = {"min": len(peers), "avg": float(len(peers)), "max": len(peers)}
+        status = {"access_information": {"ServiceIPs": ["192.0.2.1"], "ServicePort": 32379,
+                                         "ClusterID": config.get("cluster-id"),
+                                         "ClusterName": config.get("cluster-name")},
+                  "connectivity": connectivity, "kvstoremesh": {"enabled": False}}
         if (flags.get("-o") or flags.get("--output") or ["summary"])[-1] == "json":
             return json.dumps(status, indent=2) + "\n"
         return f"✅ All 1 nodes are connected to all clusters [min:{len(peers)} / avg:{len(peers)} / max:{len(peers)}]\n"
