@@ -20,7 +20,12 @@ def _positive(value: float, flag: str) -> None:
 
 
 def _print_plan(state: Globals, plan: dict[str, Any]) -> None:
-    """The plan as data on stdout, and per cluster, in order, for people on stderr."""
+    """The plan as data on stdout (also grouped per cluster, in order), and as a table for people on stderr."""
+    per_cluster: dict[str, list[Any]] = {}
+    for a in plan["actions"]:
+        per_cluster.setdefault(a["context"], []).append(
+            a["argv"] if "argv" in a else f"apply {a['apply']['kind']} {a['apply']['namespace']}/{a['apply']['name']}")
+    plan = {**plan, "perCluster": per_cluster}
     state.out.data(plan)
     if state.out.machine:
         return

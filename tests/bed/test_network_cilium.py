@@ -119,6 +119,14 @@ def test_dry_run_prints_every_command_in_order_and_runs_nothing(kbmc, bed, regis
     assert ["cilium", "clustermesh", "enable", "--service-type", "LoadBalancer", "--context", "k8s-3"] in [
         a["argv"] for a in plan["actions"]]
     assert [a["step"] for a in plan["actions"]][-3:] == ["status"] * 3
+    wait = ["cilium", "clustermesh", "status", "--wait", "--wait-duration", "900s", "--context", "k8s-2"]
+    assert plan["perCluster"]["k8s-2"] == [
+        ["cilium", "install", "--set", "cluster.name=k8s-2", "--set", "cluster.id=2",
+         "--set", "ipam.operator.clusterPoolIPv4PodCIDRList=10.2.0.0/16", "--context", "k8s-2"],
+        ["cilium", "clustermesh", "enable", "--service-type", "LoadBalancer", "--context", "k8s-2"], wait, wait]
+    assert plan["perCluster"]["k8s-1"][3] == ["cilium", "clustermesh", "connect", "--destination-context",
+                                              "k8s-2,k8s-3", "--connection-mode", "mesh", "--parallel", "2",
+                                              "--context", "k8s-1"]
     assert mutating(cilium_bed()) == []
     assert all(cilium_config(registry, ctx) is None for ctx in PLANES)
 
