@@ -29,6 +29,7 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Start-up of an offline render against `kubectl version --client`, as a ratio of medians."""
-    session.install("-e", ".")
-    session.run("python", "tests/bench/startup.py", *session.posargs)
+    """Start-up against the stack's own floor, and fan-out over 1-16 data planes on the test bed (ratios of medians)."""
+    session.install("-e", ".[test]")
+    session.run("python", "tests/bench/startup.py", "--profile", *session.posargs)
+    session.run("python", "tests/bench/fanout.py", *session.posargs)

@@ -40,7 +40,13 @@ class ApiError(OperationError):
         self.reason = reason
         self.body = body
         message = body.get("message") if isinstance(body, dict) else None
-        super().__init__(f"{context}: {method} {path}: {status} {reason}" + (f": {message}" if message else ""))
+        if status == 0:
+            text = f"{context}: {method} {path}: unreachable: {reason}"
+        elif status == 401:
+            text = f"{context}: {method} {path}: not authenticated: the server rejected the credentials (401)"
+        else:
+            text = f"{context}: {method} {path}: {status} {reason}" + (f": {message}" if message else "")
+        super().__init__(text)
 
     @property
     def not_found(self) -> bool:
@@ -54,6 +60,25 @@ class ApiError(OperationError):
     def unreachable(self) -> bool:
         return self.status == 0
 
+    @property
+    def unauthenticated(self) -> bool:
+        return self.status == 401
+
+    @property
+    def summary(self) -> str:
+        """What went wrong, in words, for a result row."""
+        if self.unreachable:
+            return f"unreachable: {self.reason}"
+        if self.unauthenticated:
+            return "not authenticated: the server rejected the credentials (401 Unauthorized)"
+        message = self.body.get("message") if isinstance(self.body, dict) else None
+        if self.status == 403 and 'User "system:anonymous"' in str(message):
+            return ("not authenticated: the server took the request as anonymous (system:anonymous); "
+                    "it does not accept these credentials")
+        if self.status == 403:
+            return f"forbidden (403): {message}" if message else "forbidden (403)"
+        return str(self)
+
 
 @dataclass
 class KubeClient:
@@ -61,6 +86,11 @@ class KubeClient:
 
     context: str
     api: ApiClient
+    # (header, value) pairs sent with every request: the kubeconfig user's `as`, `as-groups`,
+    # `as-uid`, `as-user-extra`, as client-go sends them (the official Python client ignores them).
+    impersonation: tuple[tuple[str, str], ...] = ()
+    # The cluster skips TLS verification (insecure-skip-tls-verify): said once, in results.
+    insecure: bool = False
 
     @property
     def server(self) -> str:
@@ -82,10 +112,19 @@ class KubeClient:
             method_, url, headers, body_, _ = self.api.param_serialize(
                 method, path, query_params=params, header_params=headers, body=body, auth_settings=["BearerToken"]
             )
-            response = self.api.call_api(method_, url, header_params=headers, body=body_, _request_timeout=timeout)
+            if self.impersonation:
+                from urllib3 import HTTPHeaderDict
+
+                multi = HTTPHeaderDict(headers)
+                for name, value in self.impersonation:
+                    multi.add(name, value)  # Impersonate-Group may repeat
+                send: Any = multi
+            else:
+                send = headers
+            response = self.api.call_api(method_, url, header_params=send, body=body_, _request_timeout=timeout)
             response.read()
         except Exception as exc:  # noqa: BLE001 - transport errors come in many types
-            raise ApiError(self.context, method, path, 0, f"unreachable ({_short(exc)})", {}) from None
+            raise ApiError(self.context, method, path, 0, _short(exc), {}) from None
         raw = response.data or b""
         try:
             data = json.loads(raw) if raw else {}
@@ -140,11 +179,47 @@ class KubeClient:
 
 
 def _short(exc: BaseException) -> str:
+    """One readable line for a transport error (credentials are removed where it is printed)."""
+    import re
+
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     # urllib3 wraps the real cause deep inside; its last clause is the useful one.
     if "Caused by" in text:
-        text = text.split("Caused by", 1)[1].strip(" (:)")
-    return text[:200]
+        text = text.split("Caused by", 1)[1]
+    text = re.sub(r"<[^<>]*>:?\s*", "", text)  # object reprs: <urllib3.connection.HTTPSConnection object at 0x..>
+    text = re.sub(r"\b[A-Z]\w*(Error|Exception|Warning)\(['\"]?", "", text)  # NewConnectionError('...
+    kept: list[str] = []
+    depth = 0
+    for ch in text:  # drop every parenthesis left unbalanced by the unwrapping
+        if ch == ")":
+            if depth == 0:
+                continue
+            depth -= 1
+        elif ch == "(":
+            depth += 1
+        kept.append(ch)
+    text = "".join(kept)
+    while depth:
+        i = text.rfind("(")
+        text = text[:i] + text[i + 1:]
+        depth -= 1
+    text = " ".join(text.split()).strip(" '\":,")
+    return text[:200] or type(exc).__name__
+
+
+def impersonation_headers(user: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The Impersonate-* headers client-go sends for a kubeconfig user's `as*` fields."""
+    name = user.get("as")
+    if not name:
+        return ()
+    headers = [("Impersonate-User", str(name))]
+    if user.get("as-uid"):
+        headers.append(("Impersonate-Uid", str(user["as-uid"])))
+    headers += [("Impersonate-Group", str(g)) for g in user.get("as-groups") or []]
+    for key, values in (user.get("as-user-extra") or {}).items():
+        for value in values if isinstance(values, list) else [values]:
+            headers.append((f"Impersonate-Extra-{quote(str(key), safe='')}", str(value)))
+    return tuple(headers)
 
 
 def resource_path(api_version: str, plural: str, namespace: str | None = None, name: str | None = None) -> str:
@@ -175,15 +250,17 @@ class ClientRegistry:
     def for_context(self, context: str) -> KubeClient:
         with self._lock:
             if context not in self._clients:
-                self._clients[context] = KubeClient(context, self._build(context))
+                api, impersonation, insecure = self._build(context)
+                self._clients[context] = KubeClient(context, api, impersonation, insecure)
             return self._clients[context]
 
-    def _build(self, context: str) -> ApiClient:
+    def _build(self, context: str) -> tuple[ApiClient, tuple[tuple[str, str], ...], bool]:
         from kubernetes import client as k8s_client
         from kubernetes import config as k8s_config
 
-        self._kubeconfig.context(context)  # a clear error for an unknown context
-        doc = self._kubeconfig.minimal([context], inline=False, current_context=context)
+        entry = self._kubeconfig.context(context)  # a clear error for an unknown or invalid context
+        # Inlined and resolved as client-go does: tokenFile over token, trimmed; scheme-less servers completed.
+        doc = self._kubeconfig.minimal([context], inline=True, current_context=context)
         configuration = k8s_client.Configuration()
         try:
             k8s_config.load_kube_config_from_dict(
@@ -192,7 +269,20 @@ class ClientRegistry:
         except Exception as exc:  # noqa: BLE001 - the loader raises assorted types
             raise InputError(f"context {context!r}: cannot load credentials: {_short(exc)}") from None
         configuration.retries = self._retries
-        return k8s_client.ApiClient(configuration)
+        if not configuration.verify_ssl:
+            # urllib3 warns on every request (dozens per check); kbmc says it once, in the result.
+            import warnings
+
+            from urllib3.exceptions import InsecureRequestWarning
+
+            warnings.filterwarnings("ignore", category=InsecureRequestWarning)
+        if str(configuration.proxy or "").lower().startswith("socks"):
+            try:
+                import socks  # noqa: F401 - urllib3's SOCKS support needs PySocks
+            except ImportError:
+                raise InputError(f"context {context!r}: proxy-url {configuration.proxy} is a SOCKS proxy, which "
+                                 "needs the PySocks package", hint="pip install PySocks") from None
+        return k8s_client.ApiClient(configuration), impersonation_headers(entry.user), not configuration.verify_ssl
 
     def close(self) -> None:
         with self._lock:

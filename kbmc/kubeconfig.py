@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kbmc import redact
 from kbmc.errors import InputError
 
 # kubeconfig fields that name a file, and the inline field each becomes when flattened.
@@ -25,10 +26,7 @@ _FILE_FIELDS = {
     "user": {"client-certificate": "client-certificate-data", "client-key": "client-key-data"},
 }
 _TOKEN_FILE = "tokenFile"
-# Fields whose values are credentials: never printed.
-SECRET_FIELDS = frozenset(
-    {"client-key-data", "client-certificate-data", "token", "password", "tokenFile", "client-key"}
-)
+# Fields whose values are credentials: kbmc.redact.SECRET_KEYS (never printed).
 
 
 @dataclass
@@ -77,6 +75,11 @@ class KubeConfig:
             raise InputError(f"context {name!r} refers to cluster {cluster_name!r}, which the kubeconfig does not define")
         if user_name and user_name not in self.users:
             raise InputError(f"context {name!r} refers to user {user_name!r}, which the kubeconfig does not define")
+        problems = kubectl_problems(cluster_name, self.clusters[cluster_name], user_name,
+                                    self.users.get(user_name, {}), ctx.get("namespace"))
+        if problems:
+            raise InputError(f"context {name!r}: invalid configuration (kubectl refuses it too): {'; '.join(problems)}",
+                             hint="fix the kubeconfig entry")
         return ContextEntry(
             name=name,
             cluster_name=cluster_name,
@@ -113,6 +116,12 @@ class KubeConfig:
             user = copy.deepcopy(entry.user)
             if name in overrides:
                 cluster["server"] = overrides[name]
+            if cluster.get("server"):
+                try:
+                    cluster["server"] = server_url(cluster)
+                except ValueError as exc:
+                    raise InputError(f"context {name!r}: {exc}") from None
+            user = resolve_token(user, name)
             if inline:
                 cluster = _inline_files(cluster, "cluster", name)
                 user = _inline_files(user, "user", name)
@@ -148,8 +157,35 @@ def _inline_files(section: dict[str, Any], kind: str, context: str) -> dict[str,
         path = out.pop(file_key, None)
         if path and not out.get(data_key):
             out[data_key] = base64.b64encode(_read_referenced(path, context, file_key)).decode()
-    if kind == "user" and out.get(_TOKEN_FILE) and not out.get("token"):
-        out["token"] = _read_referenced(out.pop(_TOKEN_FILE), context, _TOKEN_FILE).decode().strip()
+            if kind == "user":  # a CA is public; client certificates and keys are not shown
+                redact.register(out[data_key])
+    return out
+
+
+def resolve_token(user: dict[str, Any], context: str) -> dict[str, Any]:
+    """The user with its bearer token as client-go sends it.
+
+    client-go: a `tokenFile` wins over an inline `token` (the file is re-read and
+    used for every request), and the file's content is whitespace-trimmed
+    (strings.TrimSpace). An inline token is sent as written (kubectl_problems refuses
+    one with a newline, as kubectl fails on it). The result holds no file reference,
+    so it works where the file does not exist.
+    """
+    out = dict(user)
+    token_file = out.pop(_TOKEN_FILE, None)
+    if token_file:
+        raw = _read_referenced(token_file, context, _TOKEN_FILE)
+        try:
+            token = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            raise InputError(f"context {context!r}: tokenFile {token_file} is not UTF-8 text "
+                             f"(byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+                             hint="a token is ASCII; rewrite the file") from None
+        if not token:
+            raise InputError(f"context {context!r}: read empty token from file {token_file!r}",
+                             hint="write the token into the file")
+        redact.register(token)
+        out["token"] = token
     return out
 
 
@@ -205,9 +241,14 @@ def _read_doc(path: Path) -> dict[str, Any]:
     from kbmc.yamlio import YamlError, load_yaml  # YAML costs start-up time: only when a file is read
 
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read kubeconfig {path}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"kubeconfig {path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+                         hint="is it a kubeconfig file? kubectl reads UTF-8 YAML") from None
     try:
         doc = load_yaml(text, str(path))
     except YamlError as exc:
@@ -229,15 +270,26 @@ def _merge(merged: KubeConfig, doc: dict[str, Any], path: Path | None) -> None:
         items = doc.get(list_key) or []
         if not isinstance(items, list):
             raise InputError(f"kubeconfig {path}: {list_key} must be a list")
+        in_this_file: set[str] = set()
         for i, item in enumerate(items):
             if not isinstance(item, dict) or not isinstance(item.get("name"), str):
                 raise InputError(f"kubeconfig {path}: {list_key}[{i}] has no name")
             name = item["name"]
-            if name in target:
-                continue  # first file wins
+            if name in in_this_file:  # client-go's conversion refuses the whole file
+                raise InputError(f"kubeconfig {path or '<memory>'}: duplicate name {name!r} in list {list_key} "
+                                 f"(kubectl: duplicate name \"{name}\" in list)", hint="rename or remove one entry")
+            in_this_file.add(name)
             body = item.get(inner_key) or {}
             if not isinstance(body, dict):
                 raise InputError(f"kubeconfig {path}: {list_key}[{i}].{inner_key} must be a mapping")
+            # A null field is an absent one for kubectl (`exec: null` is no exec plugin).
+            body = {k: v for k, v in body.items() if v is not None}
+            if inner_key == "user":
+                _register_credentials(body)
+            elif inner_key == "cluster":
+                _register_url_credentials(body.get("server"), body.get("proxy-url"))
+            if name in target:
+                continue  # first file wins
             target[name] = _absolutize(body, inner_key, base)
             merged.origin[f"{inner_key}/{name}"] = str(path) if path else ""
     current = doc.get("current-context")
@@ -260,17 +312,173 @@ def _absolutize(body: dict[str, Any], kind: str, base: Path | None) -> dict[str,
 # ---- fitness for use from inside a pod -------------------------------------------------
 
 
-def is_loopback_server(server: str) -> bool:
-    import ipaddress
+def _register_credentials(user: dict[str, Any]) -> None:
+    """Tell the redactor every credential of a kubeconfig user, so no message can show it."""
+    for key in ("token", "password", "client-key-data", "client-certificate-data"):
+        redact.register(user.get(key))
+    provider = user.get("auth-provider")
+    if isinstance(provider, dict) and isinstance(provider.get("config"), dict):
+        for key, value in provider["config"].items():
+            if "token" in key or "secret" in key:
+                redact.register(value)
+
+
+def _register_url_credentials(*urls: Any) -> None:
     from urllib.parse import urlsplit
 
-    host = urlsplit(server).hostname or ""
-    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+    for url in urls:
+        if isinstance(url, str) and "@" in url:
+            try:
+                parts = urlsplit(url if "://" in url else "//" + url)
+            except ValueError:
+                continue
+            redact.register(parts.password)
+            if parts.password:
+                redact.register(f"{parts.username}:{parts.password}")
+
+
+def kubectl_problems(cluster_name: str, cluster: dict[str, Any], user_name: str, user: dict[str, Any],
+                     namespace: Any = None) -> list[str]:
+    """What client-go's clientcmd validation (and its TLS transport) refuses, in kubectl's words."""
+    problems: list[str] = []
+    if not cluster.get("server"):
+        problems.append(f"no server found for cluster {cluster_name!r}")
+    else:
+        try:
+            server_url(cluster)
+        except ValueError as exc:
+            problems.append(str(exc))
+    proxy = cluster.get("proxy-url")
+    if proxy:
+        scheme = str(proxy).split("://", 1)[0].lower() if "://" in str(proxy) else ""
+        if scheme not in ("http", "https", "socks5"):
+            problems.append(f"invalid 'proxy-url' for cluster {cluster_name!r}: unsupported scheme {scheme!r}, "
+                            f"must be http, https, or socks5")
+    if cluster.get("certificate-authority") and cluster.get("certificate-authority-data"):
+        problems.append(f"certificate-authority-data and certificate-authority are both specified for {cluster_name}")
+    if cluster.get("insecure-skip-tls-verify") and (cluster.get("certificate-authority")
+                                                    or cluster.get("certificate-authority-data")):
+        problems.append(f"cluster {cluster_name!r}: specifying a root certificates file with the insecure flag "
+                        f"is not allowed")
+    token = user.get("token")
+    if isinstance(token, str) and not user.get(_TOKEN_FILE) and any(ord(c) < 32 and c != "\t" or ord(c) == 127
+                                                                     for c in token):
+        problems.append(f"the token of user {user_name} contains a newline or another control character, which "
+                        f"no HTTP header can carry (kubectl: net/http: invalid header field value for "
+                        f"\"Authorization\"); remove it (a `token: |` block adds a newline) or use a tokenFile, "
+                        f"which is read trimmed")
+    methods = []
+    if user.get("token") or user.get(_TOKEN_FILE):
+        methods.append("token")
+    if user.get("username") or user.get("password"):
+        methods.append("basicAuth")
+    if len(methods) > 1:
+        problems.append(f"more than one authentication method found for {user_name}; found [{' '.join(methods)}], "
+                        f"only one is allowed")
+    has_cert = user.get("client-certificate") or user.get("client-certificate-data")
+    has_key = user.get("client-key") or user.get("client-key-data")
+    if has_cert:
+        if user.get("client-certificate") and user.get("client-certificate-data"):
+            problems.append(f"client-cert-data and client-cert are both specified for {user_name}")
+        if user.get("client-key") and user.get("client-key-data"):
+            problems.append(f"client-key-data and client-key are both specified for {user_name}")
+        if not has_key:
+            problems.append(f"client-key-data or client-key must be specified for {user_name} to use the "
+                            f"clientCert authentication method")
+    elif has_key:  # the TLS transport: "tls: private key without certificate" in effect
+        problems.append(f"client-cert-data or client-cert must be specified for {user_name} to use the "
+                        f"clientCert authentication method")
+    exec_ = user.get("exec")
+    if exec_ is not None:
+        if user.get("auth-provider") is not None:
+            problems.append(f"authProvider cannot be provided in combination with an exec plugin for {user_name}")
+        if isinstance(exec_, dict):
+            if not exec_.get("command"):
+                problems.append(f"command must be specified for {user_name} to use exec authentication plugin")
+            if not exec_.get("apiVersion"):
+                problems.append(f"apiVersion must be specified for {user_name} to use exec authentication plugin")
+    if (user.get("as-uid") or user.get("as-groups") or user.get("as-user-extra")) and not user.get("as"):
+        problems.append(f"requesting uid, groups or user-extra for {user_name} without impersonating a user")
+    if namespace:
+        from kbmc.validation import dns1123_label
+
+        if dns1123_label(str(namespace)):
+            problems.append(f"namespace {namespace!r} does not conform to the kubernetes DNS_LABEL rules")
+    return problems
+
+
+def server_url(cluster: dict[str, Any]) -> str:
+    """The cluster's server as kubectl dials it.
+
+    A value without a scheme (`localhost:6443`, `10.0.0.1:6443`) is dialled with plain
+    `http://` by kubectl (checked: even with a CA and client certificates, kubectl 1.32
+    sends `GET http://localhost:6443/version`), so against an HTTPS server it fails with
+    "Client sent an HTTP request to an HTTPS server" - kbmc dials it the same way. The
+    scheme is lower-cased, as Go's url.Parse does (`HTTPS://` works in kubectl).
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    raw = str(cluster.get("server", ""))
+    try:
+        parts = urlsplit(raw)
+        if not parts.scheme or not parts.netloc:
+            parts = urlsplit("http://" + raw)
+            if parts.path not in ("", "/"):
+                raise ValueError(f"host must be a URL or a host:port pair: {raw!r}")
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        if "host must be" in str(exc):
+            raise
+        raise ValueError(f"server {raw!r} is not a URL or a host:port pair") from None
+    return urlunsplit((parts.scheme.lower(), parts.netloc, parts.path, parts.query, parts.fragment))
+
+
+def url_host(url: str) -> str:
+    """The host a URL (or a scheme-less host:port) names, as Go's url.Parse sees it."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url if "://" in url else "//" + url)
+        return (parts.hostname or "").rstrip(".")
+    except ValueError:
+        return ""
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether `host` means "this machine" to whoever dials it: in a pod, the pod itself.
+
+    Decided on the parsed address as Go's net package dials it: 127.0.0.0/8, ::1, the
+    unspecified addresses 0.0.0.0 and :: (Go dials them as the local host), their
+    IPv4-mapped IPv6 forms (::ffff:127.0.0.1), IPv6 zones (::1%lo), the short and
+    numeric IPv4 forms a C resolver accepts (127.1, 2130706433), and localhost names.
+    """
+    import ipaddress
+    import socket
+
+    host = host.strip("[]").rstrip(".").lower()
+    if not host:
+        return False
+    if host in ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback") or host.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
-        return False
+        ip = None
+    if ip is None:
+        if all(c in "0123456789abcdefx." for c in host):
+            try:  # inet_aton's forms: 127.1, 0x7f.1, 2130706433
+                ip = ipaddress.ip_address(socket.inet_aton(host))
+            except (OSError, ValueError):
+                return False
+        else:
+            return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return bool(ip.is_loopback or ip.is_unspecified)
+
+
+def is_loopback_server(server: str) -> bool:
+    return is_loopback_host(url_host(server))
 
 
 def in_pod_problems(entry: ContextEntry, *, allow_loopback: bool, server_override: str | None) -> list[str]:
@@ -285,13 +493,19 @@ def in_pod_problems(entry: ContextEntry, *, allow_loopback: bool, server_overrid
             f"control plane; pass --server {entry.name}=https://<address reachable from the control plane> "
             f"(for kind: kind get kubeconfig --internal), or --allow-loopback if it really works"
         )
-    if "exec" in entry.user:
+    proxy = entry.cluster.get("proxy-url")
+    if proxy and not allow_loopback and is_loopback_server(str(proxy)):
+        problems.append(
+            f"context {entry.name!r}: proxy-url {proxy} is a loopback address: inside the operator's pod it is the "
+            f"pod itself; use a proxy reachable from the control plane, or --allow-loopback if it really works"
+        )
+    if entry.user.get("exec") is not None:
         command = (entry.user.get("exec") or {}).get("command", "?")
         problems.append(
             f"context {entry.name!r}: user {entry.user_name!r} authenticates with exec plugin {command!r}, "
             f"which does not exist in the operator's pod; use a service-account token or client certificate"
         )
-    if "auth-provider" in entry.user:
+    if entry.user.get("auth-provider") is not None:
         provider = (entry.user.get("auth-provider") or {}).get("name", "?")
         problems.append(
             f"context {entry.name!r}: user {entry.user_name!r} uses auth-provider {provider!r}, which cannot "
@@ -302,10 +516,6 @@ def in_pod_problems(entry: ContextEntry, *, allow_loopback: bool, server_overrid
     return problems
 
 
-def redact(doc: Any) -> Any:
+def redact_doc(doc: Any) -> Any:
     """A copy of a kubeconfig (or any mapping) with every credential replaced."""
-    if isinstance(doc, dict):
-        return {k: ("REDACTED" if k in SECRET_FIELDS and v else redact(v)) for k, v in doc.items()}
-    if isinstance(doc, list):
-        return [redact(v) for v in doc]
-    return doc
+    return redact.data(doc)

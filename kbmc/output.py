@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from kbmc import redact
+
 FORMATS = ("table", "json", "yaml")
 
 
@@ -41,7 +43,7 @@ class Output:
 
     def info(self, message: str) -> None:
         if not self.quiet:
-            self.console.print(message, markup=False)
+            self.console.print(redact.text(message), markup=False)
 
     def success(self, message: str) -> None:
         if not self.quiet:
@@ -52,6 +54,14 @@ class Output:
 
     def error(self, message: str) -> None:
         self.console.print(f"[red]error:[/red] {_escape(message)}")
+
+    def traceback(self, exc: BaseException) -> None:
+        """A traceback for --debug, with credentials removed like every other output."""
+        import traceback
+
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        sys.stderr.write(redact.text(text))
+        sys.stderr.flush()
 
     def table(self, title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]],
               styles: Sequence[str | None] | None = None) -> None:
@@ -88,22 +98,34 @@ class Output:
     def machine(self) -> bool:
         return self.fmt in ("json", "yaml")
 
-    def data(self, payload: Any) -> None:
-        """Write `payload` to stdout in the chosen machine format (YAML for `table`)."""
+    def data(self, payload: Any, *, reveal: bool = False) -> None:
+        """Write `payload` to stdout in the chosen machine format (YAML for `table`).
+
+        Credentials are replaced unless `reveal` (only for an explicit --show-secrets).
+        """
+        if not reveal:
+            payload = redact.data(payload)
         if self.fmt == "json":
             text = json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n"
         else:
             from kbmc.yamlio import dump_yaml
 
             text = dump_yaml(payload)
-        self.raw(text)
+        self.raw(text, reveal=True)  # already redacted above, as asked
 
-    def raw(self, text: str) -> None:
-        sys.stdout.write(text)
+    def manifest(self, text: str) -> None:
+        """A document for another program (`| kubectl apply -f -`): only known credentials are replaced.
+
+        Shape-based redaction would rewrite a user's own values that merely look like credentials.
+        """
+        self.raw(redact.known(text), reveal=True)
+
+    def raw(self, text: str, *, reveal: bool = False) -> None:
+        sys.stdout.write(text if reveal else redact.text(text))
         sys.stdout.flush()
 
 
 def _escape(text: str) -> str:
     from rich.markup import escape
 
-    return escape(text)
+    return escape(redact.text(text))

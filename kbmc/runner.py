@@ -34,13 +34,13 @@ def tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
     return " | ".join(kept)
 
 
-# The flag each tool names its kube context with (default `--context`).
+# The flag each tool names its kube context with (default --context).
 CONTEXT_FLAGS = {"helm": "--kube-context"}
 
 
 def command_line(tool: str, args: list[str], *, context: str | None, kubeconfig: str | None = None,
                  context_flag: dict[str, str] | None = None) -> list[str]:
-    """The exact argv a runner executes: the tool's own context flag (and --kubeconfig) appended."""
+    """The exact argv the runner executes (also what a dry run prints)."""
     argv = [tool, *args]
     if context is not None:
         argv += [(context_flag or CONTEXT_FLAGS).get(tool, "--context"), context]

@@ -104,9 +104,9 @@ def etcd(
 
             from kbmc.yamlio import load_yaml
 
-            state.out.raw(json.dumps(load_yaml(text, "manifest"), indent=2) + "\n")
+            state.out.manifest(json.dumps(load_yaml(text, "manifest"), indent=2) + "\n")
         else:
-            state.out.raw(text)
+            state.out.manifest(text)
         return
     _apply(state, params, text, create_namespace=create_namespace, dry_run=dry_run, wait=wait, timeout=timeout)
 

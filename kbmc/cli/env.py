@@ -24,7 +24,12 @@ def prepare(
         show_default=False)] = None,
     allow_loopback: Annotated[bool, typer.Option(
         "--allow-loopback", help="Accept 127.0.0.1/localhost servers (only where that really reaches them).")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace a same-named Secret of another type or shape.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Take over a same-named Secret kbmc did not create, of another type, or immutable "
+                        "(its other keys are kept).")] = False,
+    allow_remove: Annotated[bool, typer.Option(
+        "--allow-remove", help="Remove contexts from the Secret even though the running operator still lists "
+                               "them in --multi-cluster-contexts.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be written; change nothing.")] = False,
     show_secrets: Annotated[bool, typer.Option("--show-secrets", help="Print credentials in -o/--dry-run output.")] = False,
 ) -> None:
@@ -43,6 +48,7 @@ def prepare(
         secret_name=secret_name or state.secret_name,
         allow_loopback=allow_loopback,
         force=force,
+        allow_remove=allow_remove,
         dry_run=dry_run,
     )
     params.server_overrides = secret.parse_server_overrides(server or [], params.data_planes)
@@ -50,7 +56,7 @@ def prepare(
 
     manifest = secret.revealed_secret(result.secret) if show_secrets else secret.redacted_secret(result.secret)
     if dry_run or state.out.machine:
-        state.out.data(manifest)
+        state.out.data(manifest, reveal=show_secrets)
     where = f"Secret {result.namespace}/{result.name} in {params.control_plane}"
     if result.namespace_created:
         state.out.info(f"{'would create' if dry_run else 'created'} namespace {result.namespace} in {params.control_plane}")
@@ -115,7 +121,8 @@ def check(
             columns.insert(6, "IN-CLUSTER")
         rows = []
         for r in results:
-            problems = r.error or (f"missing: {', '.join(r.missing)}" if r.missing else "")
+            problems = "; ".join(([r.error] if r.error else []) + ([f"missing: {', '.join(r.missing)}"] if r.missing else [])
+                                 + [f"warning: {w}" for w in r.warnings])
             row = [r.context, r.role, "yes" if r.ok else "NO", r.version or "-", r.user or "-",
                    f"{r.latency_ms:.0f}ms" if r.latency_ms is not None else "-", problems]
             if in_cluster:

@@ -105,6 +105,8 @@ _GROUPS = {
     "validate": "kbmc.cli.topology",
     "env": "kbmc.cli.env",
     "cluster": "kbmc.cli.cluster",
+    "operator": "kbmc.cli.operator",
+    "rbac": "kbmc.cli.rbac",
     "network": "kbmc.cli.network",
 }
 _registered: set[str] = set()
@@ -151,6 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     register_groups(None if any(k.endswith("_COMPLETE") for k in os.environ) else args)
     debug = "--debug" in args
     out = Output(no_color="--no-color" in args)
+    _route_warnings(out)
     try:
         result = app(args=args, prog_name="kbmc", standalone_mode=False)
         code = result if isinstance(result, int) else 0
@@ -166,13 +169,11 @@ def main(argv: list[str] | None = None) -> None:
             out.error(f"{exc.format_message()} (see '{where} --help')")
         code = EXIT_INPUT
     except ClickException as exc:
-        exc.show()
+        out.error(exc.format_message())  # through Output: an argument may carry a credential
         code = exc.exit_code
     except KbmcError as exc:
         if debug:
-            import traceback
-
-            traceback.print_exc()
+            out.traceback(exc)
         if isinstance(exc, ValidationError) and len(exc.problems) > 1:
             for problem in exc.problems:  # one line each, so every problem can be fixed in one go
                 out.error(f"{exc.source}: {problem}")
@@ -183,7 +184,18 @@ def main(argv: list[str] | None = None) -> None:
         code = EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line unless --debug
         if debug:
-            raise
-        out.error(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)")
+            out.traceback(exc)
+        out.error(f"unexpected {type(exc).__name__}: {exc}" + ("" if debug else " (rerun with --debug for details)"))
         code = EXIT_FAILED
     sys.exit(code)
+
+
+def _route_warnings(out: Output) -> None:
+    """Python warnings (from libraries too) reach the terminal through Output, so they are redacted."""
+    import warnings
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: object = None, line: str | None = None) -> None:
+        out.warn(f"{category.__name__}: {message}")
+
+    warnings.showwarning = show

@@ -52,7 +52,7 @@ def init(
             data_planes = [c for c in kube.context_names if c != control_plane] or [control_plane]
     text = topo.starter(control_plane, data_planes, east_west=east_west, north_south=north_south)
     if stdout:
-        state.out.raw(text)
+        state.out.manifest(text)
         return
     path = Path(state.config_path or defaults.TOPOLOGY_FILE)
     if path.exists() and not force:

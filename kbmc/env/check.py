@@ -47,11 +47,13 @@ class ContextCheck:
     reachable: bool = False
     server: str = ""
     version: str | None = None
-    user: str | None = None
+    user: str | None = None  # the effective user: after impersonation, as the operator will act
+    groups: list[str] = field(default_factory=list)
     latency_ms: float | None = None
     missing: list[str] = field(default_factory=list)
     error: str | None = None
     in_cluster: str | None = None  # the in-cluster result for data planes, when asked
+    warnings: list[str] = field(default_factory=list)  # worth knowing, not failures
 
     @property
     def ok(self) -> bool:
@@ -59,9 +61,9 @@ class ContextCheck:
 
     def as_dict(self) -> dict[str, Any]:
         return {"context": self.context, "role": self.role, "ok": self.ok, "reachable": self.reachable,
-                "server": self.server, "version": self.version, "user": self.user,
+                "server": self.server, "version": self.version, "user": self.user, "groups": self.groups,
                 "latencyMs": self.latency_ms, "missingPermissions": self.missing, "error": self.error,
-                "inCluster": self.in_cluster}
+                "inCluster": self.in_cluster, "warnings": self.warnings}
 
 
 def roles(control_plane: str, data_planes: list[str]) -> dict[str, str]:
@@ -71,13 +73,19 @@ def roles(control_plane: str, data_planes: list[str]) -> dict[str, str]:
     return out
 
 
+INSECURE_NOTE = "TLS not verified (insecure-skip-tls-verify): the server's identity is not checked"
+
+
 def check_context(client: KubeClient, role: str) -> ContextCheck:
+    """Every request is sent as the operator will send it: same credentials, same impersonation."""
     result = ContextCheck(client.context, role, server=client.server)
+    if client.insecure:
+        result.warnings.append(INSECURE_NOTE)
     start = time.perf_counter()
     try:
         version = client.version()
     except ApiError as exc:
-        result.error = f"unreachable: {exc.reason}" if exc.unreachable else str(exc)
+        result.error = exc.summary
         return result
     result.latency_ms = round((time.perf_counter() - start) * 1000, 1)
     result.reachable = True
@@ -85,10 +93,12 @@ def check_context(client: KubeClient, role: str) -> ContextCheck:
     try:
         review = client.create("/apis/authentication.k8s.io/v1/selfsubjectreviews",
                                {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
-        result.user = ((review.get("status") or {}).get("userInfo") or {}).get("username")
+        info = (review.get("status") or {}).get("userInfo") or {}
+        result.user = info.get("username")
+        result.groups = list(info.get("groups") or [])
     except ApiError as exc:
-        if exc.status == 401:
-            result.error = "not authenticated: the credentials were rejected (401)"
+        if exc.unauthenticated or exc.unreachable:
+            result.error = exc.summary
             return result
         result.user = None  # older servers lack SelfSubjectReview; access reviews below still tell
     needs = list(DATA_PLANE_NEEDS if "data-plane" in role else ())
@@ -97,7 +107,7 @@ def check_context(client: KubeClient, role: str) -> ContextCheck:
     try:
         result.missing = missing_permissions(client, needs)
     except ApiError as exc:
-        result.error = "not authenticated: the credentials were rejected (401)" if exc.status == 401 else str(exc)
+        result.error = exc.summary
     return result
 
 

@@ -34,6 +34,7 @@ class PrepareParams:
     server_overrides: dict[str, str] = field(default_factory=dict)
     allow_loopback: bool = False
     force: bool = False
+    allow_remove: bool = False
     dry_run: bool = False
 
 
@@ -68,7 +69,11 @@ def parse_server_overrides(values: list[str], data_planes: list[str]) -> dict[st
             raise InputError(f"--server {value!r} must be CONTEXT=URL", hint="e.g. --server k8s-1=https://10.0.0.11:6443")
         if context not in data_planes:
             raise InputError(f"--server {value!r}: {context!r} is not a data plane ({', '.join(data_planes)})")
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a port out of range
+        except ValueError:
+            raise InputError(f"--server {value!r}: {url!r} is not a URL (bad host or port)") from None
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise InputError(f"--server {value!r}: {url!r} is not an http(s) URL with a host")
         if context in overrides:
@@ -143,22 +148,34 @@ def prepare(kube: kc.KubeConfig, registry: ClientRegistry, params: PrepareParams
         return result("created", list(params.data_planes), [], [], None)
 
     existing_kubeconfig = _existing_kubeconfig(current, params)
-    if existing_kubeconfig is None:  # another type or no key, and --force given: replace it whole
+    where = f"Secret {params.namespace}/{params.secret_name}"
+    # Every key kbmc does not own stays as it is (a CA bundle, notes, another tool's data).
+    kept = {k: v for k, v in (current.get("data") or {}).items() if k != SECRET_KEY}
+    desired = {**desired, "data": {**kept, **desired["data"]}}
+    if current.get("immutable"):
+        desired["immutable"] = True
+    if existing_kubeconfig is None:  # another type, and --force given: replace it whole (type is immutable)
         if not params.dry_run:
-            uid = current["metadata"]["uid"]
-            client.request("DELETE", secret_path, body={"kind": "DeleteOptions", "apiVersion": "v1",
-                                                        "preconditions": {"uid": uid}})
-            created = client.create(resource_path("v1", "secrets", params.namespace), desired)
+            created = _recreate(client, current, desired, secret_path, params)
             return result("replaced", list(params.data_planes), [], [], created["metadata"]["resourceVersion"])
         return result("replaced", list(params.data_planes), [], [], None)
 
     added, removed, changed = diff_contexts(existing_kubeconfig, kubeconfig)
+    if removed and not params.allow_remove:
+        _refuse_removing_live_contexts(registry, params, removed)
     rv = current["metadata"]["resourceVersion"]
     same_labels = all((current["metadata"].get("labels") or {}).get(k) == v for k, v in MANAGED_BY.items())
     if existing_kubeconfig == kubeconfig and same_labels:
         return PrepareResult(params.namespace, params.secret_name, "unchanged", [], [], [], False, desired, rv)
+    if current.get("immutable") and not params.force:
+        raise OperationError(f"{where} is immutable (immutable: true), so its kubeconfig cannot be updated; nothing "
+                             f"was changed. Pass --force to delete and recreate it (other keys kept), or delete it "
+                             f"yourself")
     if params.dry_run:
-        return result("updated", added, removed, changed, rv)
+        return result("replaced" if current.get("immutable") else "updated", added, removed, changed, rv)
+    if current.get("immutable"):
+        created = _recreate(client, current, desired, secret_path, params)
+        return result("replaced", added, removed, changed, created["metadata"]["resourceVersion"])
     body = dict(desired)
     metadata = dict(current["metadata"])
     metadata["labels"] = {**(metadata.get("labels") or {}), **MANAGED_BY}
@@ -170,8 +187,51 @@ def prepare(kube: kc.KubeConfig, registry: ClientRegistry, params: PrepareParams
         if exc.conflict:
             raise OperationError(f"Secret {params.namespace}/{params.secret_name} changed while kbmc was updating it; "
                                  "nothing was overwritten, run the command again") from None
+        if exc.status == 422 and "immutable" in str(exc.body.get("message", "")):
+            raise OperationError(f"{where} became immutable while kbmc was updating it; nothing was changed "
+                                 f"(pass --force to recreate it)") from None
         raise
     return result("updated", added, removed, changed, updated["metadata"]["resourceVersion"])
+
+
+def _recreate(client: Any, current: dict[str, Any], desired: dict[str, Any], secret_path: str,
+              params: PrepareParams) -> dict[str, Any]:
+    """Delete (only this exact object: uid precondition) and create again, for what cannot be updated."""
+    uid = current["metadata"]["uid"]
+    client.request("DELETE", secret_path, body={"kind": "DeleteOptions", "apiVersion": "v1",
+                                                "preconditions": {"uid": uid}})
+    body = dict(desired)
+    metadata = dict(desired["metadata"])
+    metadata["labels"] = {**(current["metadata"].get("labels") or {}), **MANAGED_BY}
+    metadata["annotations"] = {**(current["metadata"].get("annotations") or {}), **desired["metadata"]["annotations"]}
+    body["metadata"] = metadata
+    created: dict[str, Any] = client.create(resource_path("v1", "secrets", params.namespace), body)
+    return created
+
+
+def _refuse_removing_live_contexts(registry: ClientRegistry, params: PrepareParams, removed: list[str]) -> None:
+    """The operator loads every context of its --multi-cluster-contexts from this Secret: never pull one away."""
+    from kbmc.cluster.apply import OPERATOR_DEPLOYMENT, operator_contexts
+
+    try:
+        live = operator_contexts(registry, params.control_plane, params.namespace)
+    except ApiError as exc:
+        if exc.status != 403:
+            raise
+        raise OperationError(
+            f"cannot tell whether the operator still uses {', '.join(removed)}: reading Deployment "
+            f"{params.namespace}/{OPERATOR_DEPLOYMENT} is forbidden (403); nothing was changed",
+            hint="pass --allow-remove if the operator no longer lists them") from None
+    if live is None:
+        return
+    in_use = [c for c in removed if c in live[0]]
+    if in_use:
+        raise InputError(
+            f"refusing to remove {', '.join(in_use)} from Secret {params.namespace}/{params.secret_name}: the operator "
+            f"(Deployment {params.namespace}/{OPERATOR_DEPLOYMENT}) still lists "
+            f"{'it' if len(in_use) == 1 else 'them'} in --multi-cluster-contexts={','.join(live[0])} and would fail "
+            f"to load {'it' if len(in_use) == 1 else 'them'}; nothing was changed",
+            hint="remove them from the operator's multiCluster.contexts first, or pass --allow-remove")
 
 
 def _existing_kubeconfig(current: dict[str, Any], params: PrepareParams) -> dict[str, Any] | None:
@@ -179,15 +239,23 @@ def _existing_kubeconfig(current: dict[str, Any], params: PrepareParams) -> dict
     where = f"Secret {params.namespace}/{params.secret_name}"
     kind = current.get("type")
     data = current.get("data") or {}
+    labels = current["metadata"].get("labels") or {}
     problem = None
     if kind != SECRET_TYPE:
         problem = f"{where} exists with type {kind!r}, not {SECRET_TYPE!r}"
-    elif SECRET_KEY not in data:
-        problem = f"{where} exists but has no key {SECRET_KEY!r}"
+    elif any(labels.get(k) != v for k, v in MANAGED_BY.items()):
+        problem = (f"{where} exists but kbmc did not create it (no label "
+                   f"{', '.join(f'{k}={v}' for k, v in MANAGED_BY.items())})")
+        if SECRET_KEY not in data:
+            problem += f" and it has no key {SECRET_KEY!r}"
     if problem:
-        if params.force:
+        if not params.force:
+            raise InputError(problem, hint="pass --force to take it over (its other keys are kept), "
+                                           "or choose another --secret-name")
+        if kind != SECRET_TYPE:
             return None
-        raise InputError(problem, hint="pass --force to replace it, or choose another --secret-name")
+    if SECRET_KEY not in data:
+        return {}
     try:
         doc = load_yaml(base64.b64decode(data[SECRET_KEY]).decode(), where)
     except (ValueError, UnicodeDecodeError):
@@ -219,7 +287,7 @@ def redacted_secret(secret: dict[str, Any]) -> dict[str, Any]:
     """The Secret as a user may see it: kubeconfig as readable stringData, credentials replaced."""
     kubeconfig = load_yaml(base64.b64decode(secret["data"][SECRET_KEY]).decode(), "secret")
     out = {k: v for k, v in secret.items() if k != "data"}
-    out["stringData"] = {SECRET_KEY: dump_yaml(kc.redact(kubeconfig))}
+    out["stringData"] = {SECRET_KEY: dump_yaml(kc.redact_doc(kubeconfig))}
     return out
 
 

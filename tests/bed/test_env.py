@@ -171,7 +171,10 @@ def test_foreign_secret_is_refused_unless_forced(kbmc, bed, registry: ClientRegi
     r = prepare(kbmc, bed, ns, "--allow-loopback", "--force")
     assert r.code == 0, r.stderr
     secret = cp.get(secret_path(ns))
-    assert secret["type"] == "kubernetes.kubeconfig" and set(secret["data"]) == {"kubeconfig"}
+    # Taken over, and the key kbmc does not own is kept (it was dropped before).
+    assert secret["type"] == "kubernetes.kubeconfig" and set(secret["data"]) == {"kubeconfig", "other"}
+    assert base64.b64decode(secret["data"]["other"]) == b"keep me"
+    assert secret["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kbmc"
 
 
 def credential_material(bed) -> list[str]:  # type: ignore[no-untyped-def]

@@ -71,6 +71,17 @@ def test_values_cannot_inject_yaml(kbmc, no_kubeconfig) -> None:
     assert doc["metadata"]["annotations"] == {"note": "a: b\nevil: true"}
 
 
+def test_values_that_merely_look_like_credentials_render_unchanged(kbmc, no_kubeconfig) -> None:
+    """Credential-shaped redaction is for messages: a rendered manifest keeps the user's values as given."""
+    values = {"auth": "token=abc123def", "proxy": "https://svc:pw0rd@proxy.example:8443",
+              "note": "Bearer of good news"}
+    args = [f"--annotation={k}={v}" for k, v in values.items()]
+    for fmt in ("yaml", "json"):
+        r = kbmc("-o", fmt, "cluster", "create", "etcd", *args, "--no-placement")
+        assert r.code == 0, r.output
+        assert yaml.safe_load(r.stdout)["metadata"]["annotations"] == values
+
+
 def topology_file(tmp_path: Path, *, disabled: str | None = None, version: str = "0.9.0") -> None:
     planes = [{"context": f"k8s-{i}", "enabled": f"k8s-{i}" != disabled} for i in (1, 2, 3)]
     (tmp_path / "kbmc.yaml").write_text(yaml.safe_dump({

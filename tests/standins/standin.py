@@ -66,6 +66,25 @@ SPECS: dict[str, tuple[set[tuple[str, ...]], set[str], set[str], str]] = {
     ),
 }
 _SET_FLAGS = {"--set", "--set-string"}
+_VALUE_OPTS = {"--set", "--set-string", "--set-file", "--set-json", "-f", "--values"}  # kbcli: helm's value flags
+
+# Subcommands whose flags differ from the tool's common set, as the real tool defines them:
+# path -> (flags taking a value, boolean flags, takes positional arguments).
+# kbcli kubeblocks install/upgrade: apecloud/kbcli pkg/cmd/kubeblocks/install.go and upgrade.go (cobra.NoArgs).
+COMMAND_SPECS: dict[tuple[str, tuple[str, ...]], tuple[set[str], set[str], bool]] = {
+    ("kbcli", ("kubeblocks", "install")): (
+        _VALUE_OPTS | {"--context", "--version", "-n", "--namespace", "--timeout", "--pod-anti-affinity",
+                       "--topology-keys", "--node-labels", "--tolerations"},
+        {"--create-namespace", "--check", "--wait", "--wait-addons", "--force"},
+        False,
+    ),
+    ("kbcli", ("kubeblocks", "upgrade")): (
+        _VALUE_OPTS | {"--context", "--version", "-n", "--namespace", "--timeout"},
+        {"--check", "--wait", "--auto-approve"},
+        False,
+    ),
+}
+_BOOL_VALUES = {"true", "false", "1", "0", "t", "f", "True", "False", "TRUE", "FALSE"}
 DEFAULT_CILIUM_VERSION = "v0.18.3"
 MULTI_DESTINATION_SINCE = (0, 16, 19)
 _NEW_CONNECT_FLAGS = {"--connection-mode", "--parallel"}
@@ -82,9 +101,22 @@ def _split_set(value: str) -> list[str]:
     return [p.replace("\\,", ",") for p in re.split(r"(?<!\\),", value)]
 
 
+def _command_of(tool: str, argv: list[str]) -> tuple[str, ...] | None:
+    words = [a for a in argv if not a.startswith("-")]
+    for n in (2, 1):
+        if (tool, tuple(words[:n])) in COMMAND_SPECS:
+            return tuple(words[:n])
+    return None
+
+
 def parse(tool: str, argv: list[str]) -> tuple[tuple[str, ...], dict[str, list[str]], list[str]]:
     paths, value_flags, bool_flags, _ = SPECS[tool]
     value_flags = value_flags | _COMMON_VALUE
+    specific = _command_of(tool, argv)
+    positional_ok = True
+    if specific is not None:
+        value_flags, bool_flags, positional_ok = COMMAND_SPECS[(tool, specific)]
+        value_flags = value_flags | _COMMON_VALUE
     words: list[str] = []
     flags: dict[str, list[str]] = {}
     i = 0
@@ -95,7 +127,10 @@ def parse(tool: str, argv: list[str]) -> tuple[tuple[str, ...], dict[str, list[s
         if arg.startswith("-"):
             name, eq, inline = arg.partition("=")
             if name in bool_flags:
-                flags.setdefault(name, []).append(inline or "true")
+                if eq and inline not in _BOOL_VALUES:
+                    raise Failed(f'invalid argument "{inline}" for "{name}" flag: strconv.ParseBool: '
+                                 f'parsing "{inline}": invalid syntax')
+                flags.setdefault(name, []).append(inline if eq else "true")
             elif name in value_flags:
                 if eq:
                     value = inline
@@ -108,6 +143,8 @@ def parse(tool: str, argv: list[str]) -> tuple[tuple[str, ...], dict[str, list[s
                     for item in _split_set(value):
                         if "=" not in item:
                             raise Failed(f'failed parsing {name} data: key "{item}" has no value')
+                if name in ("-f", "--values") and not os.path.isfile(value):
+                    raise Failed(f"open {value}: no such file or directory")
                 flags.setdefault(name, []).append(value)
             else:
                 raise Failed(f"unknown flag: {name}")
@@ -116,6 +153,8 @@ def parse(tool: str, argv: list[str]) -> tuple[tuple[str, ...], dict[str, list[s
         i += 1
     for n in (2, 1):
         if tuple(words[:n]) in paths:
+            if words[n:] and not positional_ok:
+                raise Failed(f'unknown command "{words[n]}" for "{tool} {" ".join(words[:n])}"')
             return tuple(words[:n]), flags, words[n:]
     raise Failed(f'unknown command "{" ".join(words)}" for "{tool}"')
 
@@ -325,9 +364,11 @@ def main(tool: str, argv: list[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - a stand-in bug must show, not pass silently
         code, err = 3, f"stand-in error: {type(exc).__name__}: {exc}"
     if command:
+        values_files = {path: open(path).read() for name in ("-f", "--values") for path in flags.get(name, [])}
         record: dict[str, Any] = {"tool": tool, "argv": argv, "command": list(command), "flags": flags,
                                   "args": positional, "context": (flags.get(context_flag) or [None])[-1],
-                                  "started": started, "ended": time.time(), "exit": code}
+                                  "valuesFiles": values_files, "started": started, "ended": time.time(),
+                                  "exit": code}
         log = os.environ.get("KBMC_STANDIN_LOG")
         if log:
             with open(log, "a") as fh:

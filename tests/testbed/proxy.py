@@ -6,6 +6,7 @@ server points at the proxy still verifies the apiserver's certificate.
 
 from __future__ import annotations
 
+import queue
 import socket
 import threading
 import time
@@ -60,18 +61,132 @@ class DelayProxy:
                 threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
 
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        """Every chunk leaves `delay` seconds after it arrived: latency, not a bandwidth limit.
+
+        A reader queues chunks with their arrival time and a sender releases each when due, so a
+        large response is late by one delay, not by one delay per chunk.
+        """
+        chunks: queue.Queue[tuple[float, bytes]] = queue.Queue()
+
+        def send() -> None:
+            try:
+                while True:
+                    due, data = chunks.get()
+                    if not data:
+                        break
+                    wait = due - time.monotonic()
+                    if wait > 0:
+                        time.sleep(wait)
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for s in (src, dst):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
         try:
             while not self._closed.is_set():
                 data = src.recv(65536)
+                chunks.put((time.monotonic() + self.delay, data))
                 if not data:
                     break
-                time.sleep(self.delay)  # one-way delay on every chunk
-                dst.sendall(data)
         except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            chunks.put((0.0, b""))
+
+
+class Socks5Proxy:
+    """A minimal SOCKS5 proxy on 127.0.0.1 (no auth, CONNECT only) that counts what it forwards.
+
+    It connects only to loopback targets: nothing a test sends through it can leave the machine.
+    """
+
+    def __init__(self) -> None:
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self.port = int(self._listener.getsockname()[1])
+        self.connects: list[tuple[str, int]] = []
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"socks5://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Socks5Proxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._closed.set()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    @staticmethod
+    def _read(sock: socket.socket, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = sock.recv(n - len(data))
+            if not chunk:
+                raise OSError("closed")
+            data += chunk
+        return data
+
+    def _serve(self, client: socket.socket) -> None:
+        import ipaddress
+        import struct
+
+        try:
+            _, nmethods = self._read(client, 2)
+            self._read(client, nmethods)
+            client.sendall(b"\x05\x00")  # no authentication
+            _, cmd, _, atyp = self._read(client, 4)
+            if atyp == 1:
+                host = socket.inet_ntoa(self._read(client, 4))
+            elif atyp == 4:
+                host = socket.inet_ntop(socket.AF_INET6, self._read(client, 16))
+            else:
+                host = self._read(client, self._read(client, 1)[0]).decode()
+            (port,) = struct.unpack("!H", self._read(client, 2))
+            if cmd != 1 or host not in ("localhost",) and not ipaddress.ip_address(host).is_loopback:
+                client.sendall(b"\x05\x02\x00\x01" + b"\x00" * 6)  # not allowed
+                client.close()
+                return
+            upstream = socket.create_connection((host, port), timeout=5)
+            self.connects.append((host, port))
+            client.sendall(b"\x05\x00\x00\x01" + b"\x00" * 6)
+        except (OSError, ValueError):
+            client.close()
+            return
+        for src, dst in ((client, upstream), (upstream, client)):
+            threading.Thread(target=_pipe, args=(src, dst), daemon=True).start()
+
+
+def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass

@@ -107,7 +107,7 @@ def test_redact_hides_every_credential() -> None:
     doc = {"users": [{"name": "u", "user": {"token": "secret-token", "client-key-data": "S0VZ",
                                             "client-certificate-data": "Q0VSVA==", "username": "bob",
                                             "password": "pw"}}]}
-    text = yaml.safe_dump(kc.redact(doc))
+    text = yaml.safe_dump(kc.redact_doc(doc))
     for secret in ("secret-token", "S0VZ", "Q0VSVA==", "pw\n"):
         assert secret not in text
     assert "bob" in text

@@ -1,0 +1,1 @@
+"""`kbmc operator`: KubeBlocks in the control plane, in multi-cluster mode."""

@@ -1,0 +1,209 @@
+"""`operator install`: CRDs first (server-side), then the chart with the multi-cluster values.
+
+Order: every check (preflight.py) -> plan (the exact argv, the values, install/upgrade/unchanged) ->
+CRDs applied server-side and established -> helm or kbcli through the runner -> optionally follow the
+manager Deployment. Re-running with the same values and chart changes nothing (no new helm revision).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kbmc import kubeconfig as kc
+from kbmc.clients import ClientRegistry, KubeClient, resource_path
+from kbmc.operator import chart as charts
+from kbmc.operator import release as rel
+from kbmc.operator import values as vals
+from kbmc.operator.preflight import Checked, InstallParams, check_data_planes, check_inputs, check_secret
+from kbmc.runner import Runner, command_line
+
+CRD_API = "apiextensions.k8s.io/v1"
+
+
+@dataclass
+class Plan:
+    installer: str
+    action: str  # install | upgrade | unchanged
+    argv: list[str]  # the exact command line (values file named VALUES_FILE, written at run time)
+    values: dict[str, Any]  # kbmc's values file (no secrets: the Secret's name only)
+    changes: list[str]
+    crds_source: str | None  # None: the installer brings its own (kbcli), or nothing to do
+    crds: list[dict[str, Any]] = field(default_factory=list)
+    revision: int | None = None  # the release's revision before
+    warnings: list[str] = field(default_factory=list)
+    checked: Checked | None = field(default=None, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"installer": self.installer, "action": self.action, "argv": self.argv,
+                "valuesFile": vals.VALUES_FILE, "values": self.values, "changes": self.changes,
+                "crds": {"source": self.crds_source, "count": len(self.crds)} if self.crds_source else None,
+                "revision": self.revision, "warnings": self.warnings}
+
+
+@dataclass
+class InstallResult:
+    plan: Plan
+    revision: int | None = None  # after
+    ready: bool | None = None  # None: not waited for
+    dry_run: bool = False
+
+
+def build_argv(params: InstallParams, checked: Checked, action: str, values_file: str) -> list[str]:
+    """The installer's command line (without the context/kubeconfig the runner appends)."""
+    user: list[str] = []
+    for path in params.values_files:
+        user += ["--values", path]
+    for value in params.sets:
+        user += ["--set", value]
+    for value in params.set_strings:
+        user += ["--set-string", value]
+    timeout = f"{int(params.timeout)}s"
+    if params.installer == "kbcli":
+        args = ["kubeblocks", action, "--version", params.version, "--namespace", params.namespace]
+        if action == "install":
+            args.append("--create-namespace")
+        else:
+            args.append("--auto-approve")
+        # kbmc follows the manager Deployment itself (--wait): kbcli would also wait for every addon.
+        return [*args, "--values", values_file, *user, "--wait=false", "--timeout", timeout]
+    chart = checked.chart
+    assert chart is not None
+    args = ["upgrade", "--install", params.release, chart.ref, "--namespace", params.namespace, "--create-namespace",
+            "--skip-crds", "--values", values_file, *user, "--timeout", timeout]
+    if chart.repo:
+        args += ["--repo", chart.repo]
+    if not chart.local:
+        args += ["--version", params.version]
+    return args
+
+
+def wanted_chart_version(params: InstallParams, checked: Checked) -> str:
+    if checked.chart is not None and checked.chart.local:
+        meta = charts.chart_metadata(checked.chart) or {}
+        return str(meta.get("version", ""))
+    return params.version.lstrip("v")
+
+
+def plan(kube: kc.KubeConfig, registry: ClientRegistry, params: InstallParams) -> Plan:
+    """Every check, then what would run; writes nothing."""
+    checked = check_inputs(params)
+    for name in [params.control_plane, *params.contexts]:
+        kube.context(name)
+    cp = registry.for_context(params.control_plane)
+    check_secret(cp, params)
+    warnings = check_data_planes(kube, registry, params)
+
+    current = rel.current(cp, params.namespace, params.release)
+    deployed = rel.current(cp, params.namespace, params.release, deployed=True) if current else None
+    desired = checked.desired
+    chart_version = wanted_chart_version(params, checked)
+    changes: list[str] = []
+    if current is None:
+        action = "install"
+    else:
+        base = deployed or current
+        # kbcli adds values of its own (image registry, tolerations): compare only what kbmc passes.
+        old = vals.restrict(base.config, desired) if params.installer == "kbcli" else base.config
+        changes = vals.changes(old, desired)
+        if chart_version and base.chart_version.lstrip("v") != chart_version:
+            changes.insert(0, f"chart version: {base.chart_version} -> {chart_version}")
+        if current.status != "deployed":
+            changes.append(f"last revision {current.revision} is {current.status}")
+        action = "upgrade" if changes else "unchanged"
+    argv = command_line(params.installer, build_argv(params, checked, installer_action(params.installer, action),
+                                                     vals.VALUES_FILE),
+                        context=params.control_plane, kubeconfig=params.kubeconfig_path)
+
+    crds_source: str | None = None
+    crds: list[dict[str, Any]] = []
+    if params.installer == "helm" and action != "unchanged":
+        from_chart = (charts.chart_crds(checked.chart) if checked.chart is not None and checked.chart.local
+                      and not params.crds else None)
+        if from_chart is not None:
+            crds_source, crds = from_chart
+        else:
+            crds_source = charts.crds_source(params.crds, params.version)
+    return Plan(params.installer, action, argv, checked.owned, changes, crds_source, crds,
+                current.revision if current else None, checked.warnings + warnings, checked)
+
+
+def install(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, params: InstallParams,
+            on_progress: Callable[[str], None] = lambda _: None) -> InstallResult:
+    the_plan = plan(kube, registry, params)
+    if params.dry_run:
+        return InstallResult(the_plan, dry_run=True)
+    cp = registry.for_context(params.control_plane)
+    if the_plan.action == "unchanged":
+        result = InstallResult(the_plan, revision=the_plan.revision)
+        if params.wait:
+            _wait(cp, params, on_progress)
+            result.ready = True
+        return result
+    if the_plan.crds_source is not None:
+        crds = the_plan.crds or charts.fetch_crds(the_plan.crds_source)
+        on_progress(f"applying {len(crds)} CRDs server-side to {params.control_plane}")
+        apply_crds(cp, crds, timeout=min(params.timeout, 120.0))
+    tmp = Path(tempfile.mkdtemp(prefix="kbmc-operator-"))
+    try:
+        from kbmc.files import write_private
+        from kbmc.yamlio import dump_yaml
+
+        values_file = tmp / vals.VALUES_FILE
+        write_private(values_file, dump_yaml(the_plan.values))
+        assert the_plan.checked is not None
+        args = build_argv(params, the_plan.checked, installer_action(params.installer, the_plan.action),
+                          str(values_file))
+        on_progress(f"running {params.installer} {args[0]} {args[1]} in {params.control_plane}")
+        runner.run(params.installer, args, context=params.control_plane, kubeconfig=params.kubeconfig_path,
+                   timeout=params.timeout + 60)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    after = rel.current(cp, params.namespace, params.release)
+    result = InstallResult(the_plan, revision=after.revision if after else None)
+    if params.wait:
+        _wait(cp, params, on_progress)
+        result.ready = True
+    return result
+
+
+def _wait(cp: KubeClient, params: InstallParams, on_progress: Callable[[str], None]) -> None:
+    from kbmc.operator.wait import wait_manager
+
+    wait_manager(cp, params.namespace, params.release, timeout=params.timeout, on_progress=on_progress)
+
+
+def installer_action(installer: str, action: str) -> str:
+    """kbcli has `kubeblocks install` and `kubeblocks upgrade`; helm's `upgrade --install` does both."""
+    if installer == "kbcli":
+        return "install" if action == "install" else "upgrade"
+    return action
+
+
+def apply_crds(client: KubeClient, crds: list[dict[str, Any]], *, timeout: float) -> None:
+    """Server-side apply (CRDs are too large for client-side apply's annotation), then wait until established."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kbmc.wait import Poll, wait_for
+
+    def one(crd: dict[str, Any]) -> None:
+        path = resource_path(CRD_API, "customresourcedefinitions", name=crd["metadata"]["name"])
+        client.apply(path, crd, force=True)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(one, crds))
+    names = {c["metadata"]["name"] for c in crds}
+
+    def established() -> Poll:
+        items = client.get(resource_path(CRD_API, "customresourcedefinitions"))["items"]
+        ok = {i["metadata"]["name"] for i in items
+              if any(c.get("type") == "Established" and c.get("status") == "True"
+                     for c in (i.get("status") or {}).get("conditions") or [])}
+        missing = sorted(names - ok)
+        return Poll(not missing, f"not established yet: {', '.join(missing[:3])}" if missing else None)
+
+    wait_for("the KubeBlocks CRDs", established, timeout=timeout, interval=0.5)

@@ -1,0 +1,221 @@
+"""Everything `operator install` checks before it runs anything.
+
+Input first (no cluster needed): the contexts, the installer, the chart, the values. Then reads, still
+writing nothing: the kubeconfig Secret from `env prepare` must hold every listed context, and no data
+plane may carry KubeBlocks CRDs (where the InstanceSet CRD exists, a data plane's garbage collector
+deletes the operator's pods there again and again).
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kbmc import kubeconfig as kc
+from kbmc.clients import ApiError, ClientRegistry, KubeClient, resource_path
+from kbmc.errors import InputError, OperationError
+from kbmc.operator import values as vals
+from kbmc.operator.chart import ChartRef, resolve
+from kbmc.validation import dns1123_label, dns1123_subdomain
+
+INSTALLERS = ("helm", "kbcli")
+KBCLI_RELEASE = "kubeblocks"
+SECRET_KEY = "kubeconfig"
+KB_GROUP_SUFFIX = ".kubeblocks.io"
+CRD_PATH = resource_path("apiextensions.k8s.io/v1", "customresourcedefinitions")
+
+
+@dataclass
+class InstallParams:
+    control_plane: str
+    contexts: list[str]
+    disabled: list[str]
+    namespace: str
+    release: str
+    secret_name: str
+    version: str
+    installer: str = "helm"
+    chart: str | None = None
+    repo: str | None = None
+    crds: str | None = None
+    sets: list[str] = field(default_factory=list)
+    set_strings: list[str] = field(default_factory=list)
+    values_files: list[str] = field(default_factory=list)
+    wait: bool = True
+    timeout: float = 600.0
+    force: bool = False
+    dry_run: bool = False
+    kubeconfig_path: str | None = None
+
+
+@dataclass
+class Checked:
+    """The inputs, checked and resolved."""
+
+    chart: ChartRef | None  # None for kbcli: it installs the official chart of --version
+    owned: dict[str, Any]  # multiCluster.* values kbmc passes in its values file
+    user: dict[str, Any]  # --values files, then --set/--set-string, merged as helm merges them
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def desired(self) -> dict[str, Any]:
+        """The user-supplied values the release should end up with (what `helm get values` returns)."""
+        return vals.merge(self.owned, self.user)
+
+
+def check_inputs(params: InstallParams) -> Checked:
+    """Bad input, found before any cluster is contacted."""
+    if params.installer not in INSTALLERS:
+        raise InputError(f"--installer {params.installer!r} is not one of {', '.join(INSTALLERS)}")
+    for what, value, check in (("namespace", params.namespace, dns1123_label),
+                               ("release", params.release, dns1123_label),
+                               ("--secret-name", params.secret_name, dns1123_subdomain)):
+        if err := check(value):
+            raise InputError(f"{what}: {err}")
+    if params.timeout <= 0:
+        raise InputError(f"--timeout {params.timeout:g} must be greater than zero")
+    if not params.contexts:
+        raise InputError("no data-plane contexts", hint="pass --data-planes or list them in kbmc.yaml")
+    for name in params.contexts:
+        if "," in name or not name.strip():
+            raise InputError(f"data-plane context {name!r} cannot be passed to the operator (commas separate contexts)")
+    stray = [c for c in params.disabled if c not in params.contexts]
+    if stray:
+        raise InputError(f"disabled context(s) {', '.join(stray)} not in the data-plane contexts "
+                         f"({', '.join(params.contexts)})",
+                         hint="a disabled context must also be listed; fix --contexts-disabled or kbmc.yaml")
+    if params.control_plane in params.disabled:
+        raise InputError(f"the control plane's own context {params.control_plane!r} cannot be disabled",
+                         hint="the operator refuses it at start-up; re-enable it in kbmc.yaml or --contexts-disabled")
+    chart = None
+    if params.installer == "kbcli":
+        if params.chart or params.repo:
+            raise InputError("--chart/--repo apply to --installer helm only",
+                             hint="kbcli installs the official chart of --version; use --installer helm for another chart")
+        if params.crds:
+            raise InputError("--crds applies to --installer helm only", hint="kbcli installs the CRDs of --version itself")
+        if params.release != KBCLI_RELEASE:
+            raise InputError(f"release {params.release!r}: kbcli always names its release {KBCLI_RELEASE!r}",
+                             hint="use --installer helm for another release name")
+    else:
+        chart = resolve(params.chart, params.repo)
+    user: dict[str, Any] = {}
+    for path in params.values_files:
+        user = vals.merge(user, _values_file(path))
+    pairs: list[tuple[list[str], Any]] = []
+    for value in params.sets:
+        pairs += vals.parse_set(value)
+    for value in params.set_strings:
+        pairs += vals.parse_set(value, as_string=True, flag="--set-string")
+    user = vals.apply_sets(user, pairs)
+    if shutil.which(params.installer) is None:
+        raise InputError(f"{params.installer} is not installed or not on PATH",
+                         hint=f"install {params.installer}, or choose --installer "
+                              f"{'kbcli' if params.installer == 'helm' else 'helm'}")
+    owned = vals.multi_cluster_values(params.secret_name, params.contexts, params.disabled)
+    return Checked(chart, owned, user)
+
+
+def _values_file(path: str) -> dict[str, Any]:
+    from kbmc.yamlio import YamlError, load_yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"--values {path}: no such file")
+    try:
+        doc = load_yaml(p.read_text(), path)
+    except YamlError as exc:
+        raise InputError(str(exc)) from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise InputError(f"--values {path}: must be a mapping of chart values")
+    if "multiCluster" in doc:
+        raise InputError(f"--values {path}: sets multiCluster, which kbmc sets itself",
+                         hint="use --secret-name, --data-planes and --contexts-disabled, or kbmc.yaml")
+    return doc
+
+
+def secret_contexts(client: KubeClient, namespace: str, name: str) -> list[str] | None:
+    """Context names in the kubeconfig Secret (never its credentials); None when the Secret is missing.
+
+    Raises InputError when it exists but has no readable kubeconfig.
+    """
+    from kbmc.yamlio import YamlError, load_yaml
+
+    secret = client.get_or_none(resource_path("v1", "secrets", namespace, name))
+    if secret is None:
+        return None
+    where = f"Secret {namespace}/{name} in {client.context}"
+    raw = (secret.get("data") or {}).get(SECRET_KEY)
+    if raw is None:
+        raise InputError(f"{where} has no key {SECRET_KEY!r}", hint="recreate it with `kbmc env prepare --force`")
+    try:
+        doc = load_yaml(base64.b64decode(raw).decode(), where)
+    except (YamlError, ValueError, UnicodeDecodeError):
+        doc = None
+    if not isinstance(doc, dict):
+        raise InputError(f"{where}: key {SECRET_KEY!r} is not a kubeconfig", hint="recreate it with `kbmc env prepare`")
+    return [str(c.get("name")) for c in doc.get("contexts") or [] if isinstance(c, dict)]
+
+
+def check_secret(client: KubeClient, params: InstallParams) -> None:
+    where = f"Secret {params.namespace}/{params.secret_name} in {params.control_plane}"
+    names = secret_contexts(client, params.namespace, params.secret_name)
+    if names is None:
+        raise InputError(f"{where} not found",
+                         hint="create it with `kbmc env prepare`, or name it with --secret-name")
+    missing = [c for c in params.contexts if c not in names]
+    if missing:
+        raise InputError(f"{where} lacks context(s) {', '.join(missing)} (it has: {', '.join(names) or 'none'})",
+                         hint="rerun `kbmc env prepare` with every data plane")
+
+
+def same_cluster(kube: kc.KubeConfig, a: str, b: str) -> bool:
+    """Whether two contexts reach the same API server (a data plane that is the control plane itself)."""
+    if a == b:
+        return True
+    try:
+        return kube.context(a).server.rstrip("/") == kube.context(b).server.rstrip("/")
+    except InputError:
+        return False
+
+
+def kubeblocks_crds(client: KubeClient) -> list[str]:
+    items = client.get(CRD_PATH)["items"]
+    return sorted(i["metadata"]["name"] for i in items if i["metadata"]["name"].endswith(KB_GROUP_SUFFIX))
+
+
+def check_data_planes(kube: kc.KubeConfig, registry: ClientRegistry, params: InstallParams) -> list[str]:
+    """Refuse when a data plane (other than the control plane itself) has KubeBlocks CRDs; returns warnings."""
+    from kbmc.fanout import fan_out
+
+    targets = [c for c in params.contexts if not same_cluster(kube, c, params.control_plane)]
+    results = fan_out(targets, lambda ctx: kubeblocks_crds(registry.for_context(ctx)))
+    found = {r.context: r.value for r in results if r.ok and r.value}
+    warnings: list[str] = []
+    unreachable = []
+    for r in results:
+        if r.ok:
+            continue
+        reason = r.error or "failed"
+        if isinstance(r.exception, ApiError):
+            reason = r.exception.reason
+        if r.context in params.disabled or params.force:
+            warnings.append(f"{r.context}: could not check for KubeBlocks CRDs ({reason})")
+        else:
+            unreachable.append(f"{r.context}: {reason}")
+    if found:
+        listing = "; ".join(f"{ctx} has {', '.join(names)}" for ctx, names in found.items())
+        if not params.force:
+            raise InputError(f"KubeBlocks CRDs in data plane(s): {listing}",
+                             hint="remove them there (the operator's pods would be garbage-collected), "
+                                  "or pass --force to go on")
+        warnings.append(f"going on despite KubeBlocks CRDs in data plane(s) (--force): {listing}")
+    if unreachable:
+        raise OperationError("cannot check the data planes for KubeBlocks CRDs: " + "; ".join(unreachable)
+                             + " (fix access, mark them disabled, or pass --force)")
+    return warnings

@@ -1,0 +1,139 @@
+"""`operator status`: what the control plane's KubeBlocks actually runs with.
+
+The multi-cluster flags come from the live manager Deployment's args (not from kbmc.yaml), the Secret
+from the volume mounted at the kubeconfig flag's path.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from typing import Any
+
+from kbmc.clients import KubeClient, resource_path
+from kbmc.operator import release as rel
+from kbmc.operator.preflight import secret_contexts
+
+FLAG_KUBECONFIG = "--multi-cluster-kubeconfig"
+FLAG_CONTEXTS = "--multi-cluster-contexts"
+FLAG_DISABLED = "--multi-cluster-contexts-disabled"
+MANAGER_CONTAINER = "manager"
+
+
+def manager_selector(release: str) -> str:
+    return f"app.kubernetes.io/instance={release},app.kubernetes.io/component=apps"
+
+
+def manager_deployment(client: KubeClient, namespace: str, release: str) -> dict[str, Any] | None:
+    items = client.get(resource_path("apps/v1", "deployments", namespace),
+                       labelSelector=manager_selector(release))["items"]
+    named = [d for d in items if d["metadata"]["name"] == release]
+    return (named or items or [None])[0]
+
+
+def manager_container(deployment: dict[str, Any]) -> dict[str, Any]:
+    containers = deployment["spec"]["template"]["spec"].get("containers") or [{}]
+    return next((c for c in containers if c.get("name") == MANAGER_CONTAINER), containers[0])
+
+
+def flag_value(args: list[str], flag: str) -> str | None:
+    """`--flag=value` or `--flag value`; None when absent."""
+    for i, arg in enumerate(args):
+        if arg.startswith(flag + "="):
+            return arg[len(flag) + 1:]
+        if arg == flag and i + 1 < len(args):
+            return args[i + 1]
+    return None
+
+
+def split(value: str | None) -> list[str]:
+    return [p for p in (value or "").split(",") if p]
+
+
+def mounted_secret(deployment: dict[str, Any], kubeconfig_path: str | None) -> str | None:
+    """The Secret whose volume is mounted at the directory of the kubeconfig flag's path."""
+    if not kubeconfig_path:
+        return None
+    spec = deployment["spec"]["template"]["spec"]
+    directory = posixpath.dirname(kubeconfig_path)
+    for mount in manager_container(deployment).get("volumeMounts") or []:
+        if mount.get("mountPath", "").rstrip("/") in (directory, kubeconfig_path):
+            for volume in spec.get("volumes") or []:
+                if volume.get("name") == mount.get("name") and "secret" in volume:
+                    return str(volume["secret"].get("secretName"))
+    return None
+
+
+def ready(deployment: dict[str, Any]) -> bool:
+    spec_replicas = deployment["spec"].get("replicas", 1)
+    status = deployment.get("status") or {}
+    return (status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 0)
+            and status.get("updatedReplicas", 0) >= spec_replicas
+            and status.get("availableReplicas", 0) >= spec_replicas)
+
+
+@dataclass
+class Expected:
+    """What kbmc.yaml (or the flags) say the operator should run with."""
+
+    contexts: list[str]
+    disabled: list[str]
+    secret: str
+
+
+def status(client: KubeClient, namespace: str, release: str, expected: Expected | None) -> dict[str, Any]:
+    deployment = manager_deployment(client, namespace, release)
+    current = rel.current(client, namespace, release)
+    out: dict[str, Any] = {
+        "context": client.context, "namespace": namespace, "release": release,
+        "installed": deployment is not None,
+        "revision": current.revision if current else None,
+        "chart": f"{current.chart}-{current.chart_version}" if current else None,
+        "version": None, "ready": False, "replicas": None,
+        "contexts": [], "contextsDisabled": [], "kubeconfigPath": None,
+        "secret": None, "matchesConfig": None, "problems": [],
+    }
+    if deployment is None:
+        return out
+    labels = deployment["metadata"].get("labels") or {}
+    status_ = deployment.get("status") or {}
+    args = manager_container(deployment).get("args") or []
+    kubeconfig_path = flag_value(args, FLAG_KUBECONFIG)
+    secret_name = mounted_secret(deployment, kubeconfig_path)
+    contexts = split(flag_value(args, FLAG_CONTEXTS))
+    disabled = split(flag_value(args, FLAG_DISABLED))
+    out.update({
+        "version": labels.get("app.kubernetes.io/version") or (current.app_version if current else None),
+        "ready": ready(deployment),
+        "replicas": f"{status_.get('availableReplicas', 0)}/{deployment['spec'].get('replicas', 1)}",
+        "contexts": contexts, "contextsDisabled": disabled, "kubeconfigPath": kubeconfig_path,
+    })
+    problems: list[str] = []
+    if secret_name:
+        names = None
+        try:
+            names = secret_contexts(client, namespace, secret_name)
+        except Exception as exc:  # noqa: BLE001 - reported, never fatal for a status
+            problems.append(f"Secret {secret_name}: {exc}")
+        missing = [c for c in contexts if names is not None and c not in names]
+        out["secret"] = {"name": secret_name, "exists": names is not None, "contexts": names or [],
+                         "missingContexts": missing}
+        if names is None:
+            problems.append(f"Secret {namespace}/{secret_name} is missing")
+        elif missing:
+            problems.append(f"Secret {namespace}/{secret_name} lacks {', '.join(missing)}")
+    elif contexts:
+        problems.append("multi-cluster contexts set but no kubeconfig Secret mounted")
+    if expected is not None:
+        mismatches = []
+        if contexts != expected.contexts:
+            mismatches.append(f"contexts {','.join(contexts) or '(none)'} != {','.join(expected.contexts)}")
+        if disabled != expected.disabled:
+            mismatches.append(f"contextsDisabled {','.join(disabled) or '(none)'} != "
+                              f"{','.join(expected.disabled) or '(none)'}")
+        if secret_name != expected.secret:
+            mismatches.append(f"secret {secret_name or '(none)'} != {expected.secret}")
+        out["matchesConfig"] = not mismatches
+        problems += [f"differs from config: {m}" for m in mismatches]
+    out["problems"] = problems
+    return out

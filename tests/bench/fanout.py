@@ -1,0 +1,164 @@
+"""Fan-out benchmark: multi-cluster commands over 1, 4, 8 and 16 data planes, with 50 ms on every round trip.
+
+Starts its own test bed (1 control plane + the largest N data planes), puts a loopback delay proxy
+(25 ms each way) in front of every data plane's apiserver, and times, alternately and as medians:
+- each kbmc fan-out command the installed kbmc has (`env check`, `rbac sync`, `doctor`) at every N;
+- the runbook's manual path for the RBAC copy at every N: a sequential shell loop of
+  `kubectl get clusterrole … -o yaml | kubectl apply --context …` for the same objects.
+Reported: time(N)/time(1) per command (target time(16) <= 1.5 x time(1)), the speed-up over the kubectl loop
+at 8 data planes (target >= 5x), and kbmc's peak RSS at the largest N.
+
+    python tests/bench/fanout.py [--runs 7] [--planes 1,4,8,16] [-o table|json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import yaml  # noqa: E402
+
+from tests.testbed.bed import TestBed  # noqa: E402
+from tests.testbed.proxy import DelayProxy  # noqa: E402
+
+ONE_WAY_DELAY = 0.025  # 50 ms per round trip
+POD_ROLE = "kubeblocks-cluster-pod-role"
+VOLUME_ROLE = "kubeblocks-volume-protection-pod-role"
+
+
+def run(argv: list[str], env: dict[str, str], cwd: str) -> tuple[float, int, int]:
+    """Wall time, exit code and peak RSS (KiB) of one process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    return time.perf_counter() - start, os.waitstatus_to_exitcode(status), int(usage.ru_maxrss)
+
+
+def delayed_kubeconfig(bed: TestBed, proxies: dict[str, DelayProxy], path: Path) -> Path:
+    doc = yaml.safe_load(bed.kubeconfig_path.read_text())
+    for entry in doc["clusters"]:
+        if entry["name"] in proxies:
+            entry["cluster"]["server"] = proxies[entry["name"]].url
+    path.write_text(yaml.safe_dump(doc))
+    path.chmod(0o600)
+    return path
+
+
+def seed_roles(kubeconfig: Path, env: dict[str, str]) -> None:
+    """The control plane's pod roles, as the chart creates them (flattened rules suffice for a copy)."""
+    roles = [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+              "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "kubeblocks"}},
+              "rules": [{"apiGroups": [""], "resources": ["pods", "configmaps", "secrets"],
+                         "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}]}
+             for name in (POD_ROLE, VOLUME_ROLE)]
+    doc = yaml.safe_dump_all(roles)
+    subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), "--context", "cp", "apply", "-f", "-"],
+                   input=doc.encode(), env=env, check=True, capture_output=True)
+
+
+def kbmc_commands(kbmc: str, env: dict[str, str]) -> dict[str, list[str]]:
+    help_text = subprocess.run([kbmc, "--help"], env=env, capture_output=True, text=True).stdout
+    commands = {"env check": ["env", "check"]}
+    if " rbac " in help_text or "\n  rbac" in help_text or "│ rbac" in help_text:
+        commands["rbac sync"] = ["rbac", "sync"]
+    if "doctor" in help_text:
+        commands["doctor"] = ["doctor"]
+    return commands
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--planes", default="1,4,8,16")
+    parser.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    default_kbmc = Path(sys.executable).with_name("kbmc")
+    parser.add_argument("--kbmc", default=str(default_kbmc) if default_kbmc.exists() else shutil.which("kbmc"))
+    args = parser.parse_args()
+    planes = sorted({int(p) for p in args.planes.split(",")})
+    runs = max(7, args.runs)
+    if not args.kbmc or not shutil.which("kubectl"):
+        print("need kbmc (installed next to this Python or on PATH) and kubectl", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="kbmc-bench-"))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(HOME=str(work), KUBECACHEDIR=str(work / "kubecache"), NO_COLOR="1")
+    bed = TestBed.start(work / "bed", data_planes=max(planes))
+    proxies: dict[str, DelayProxy] = {}
+    try:
+        for name in bed.data_planes:
+            proxies[name] = DelayProxy(int(bed.server(name).rsplit(":", 1)[1]), ONE_WAY_DELAY).__enter__()
+        kubeconfig = delayed_kubeconfig(bed, proxies, work / "kubeconfig")
+        env["KUBECONFIG"] = str(kubeconfig)
+        seed_roles(kubeconfig, env)
+        commands = kbmc_commands(args.kbmc, env)
+        samples: dict[tuple[str, int], list[float]] = {}
+        rss: dict[tuple[str, int], int] = {}
+        failures: dict[tuple[str, int], int] = {}
+        for n in planes:
+            contexts = ",".join(bed.data_planes[:n])
+            argvs = {name: [args.kbmc, "--context", "cp", "--data-planes", contexts, *cmd]
+                     for name, cmd in commands.items()}
+            # The runbook's recipe: get, strip the server-owned fields, apply to each data plane in turn.
+            strip = "grep -v -E '^  (uid|resourceVersion|creationTimestamp|generation):'"
+            loop = " && ".join(
+                f"kubectl --context cp get clusterrole {role} -o yaml | {strip} | "
+                f"kubectl --context {ctx} apply -f - >/dev/null"
+                for ctx in bed.data_planes[:n] for role in (POD_ROLE, VOLUME_ROLE))
+            argvs["kubectl loop (rbac copy)"] = ["bash", "-c", loop]
+            for argv in argvs.values():  # warm-up
+                run(argv, env, str(work))
+            for _ in range(runs):
+                for name, argv in argvs.items():
+                    seconds, code, peak = run(argv, env, str(work))
+                    samples.setdefault((name, n), []).append(seconds)
+                    rss[(name, n)] = max(rss.get((name, n), 0), peak)
+                    if code != 0:
+                        failures[(name, n)] = code
+    finally:
+        for proxy in proxies.values():
+            proxy.close()
+        bed.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    medians = {key: statistics.median(values) for key, values in samples.items()}
+    names = list(dict.fromkeys(name for name, _ in medians))
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        base = medians[(name, planes[0])]
+        for n in planes:
+            rows.append({"command": name, "data_planes": n, "median_s": round(medians[(name, n)], 3),
+                         "vs_1": round(medians[(name, n)] / base, 2), "peak_rss_mib": round(rss[(name, n)] / 1024, 1),
+                         "nonzero_exit": failures.get((name, n))})
+    speedup = None
+    if ("rbac sync", 8) in medians and ("kubectl loop (rbac copy)", 8) in medians:
+        speedup = round(medians[("kubectl loop (rbac copy)", 8)] / medians[("rbac sync", 8)], 1)
+    result = {"runs": runs, "round_trip_ms": ONE_WAY_DELAY * 2000, "rows": rows,
+              "rbac_speedup_vs_kubectl_at_8": speedup}
+    if args.output == "json":
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"Fan-out, medians of {runs} alternated runs, {ONE_WAY_DELAY * 2000:.0f} ms per round trip "
+          f"(targets: time(16) <= 1.5 x time(1); rbac sync >= 5x the kubectl loop at 8)\n")
+    print("| command | data planes | median s | x time(1) | peak RSS MiB | exit |")
+    print("|---|---:|---:|---:|---:|---|")
+    for r in rows:
+        exit_text = "0" if r["nonzero_exit"] is None else str(r["nonzero_exit"])
+        print(f"| {r['command']} | {r['data_planes']} | {r['median_s']:.3f} | {r['vs_1']:.2f} | "
+              f"{r['peak_rss_mib']:.0f} | {exit_text} |")
+    if speedup is not None:
+        print(f"\nrbac sync vs the sequential kubectl loop at 8 data planes: {speedup}x faster")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

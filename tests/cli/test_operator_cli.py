@@ -1,0 +1,29 @@
+"""`kbmc operator install` bad input found offline: one line, exit 2, before any kubeconfig or cluster is used."""
+
+from __future__ import annotations
+
+import pytest
+
+BASE = ["operator", "install", "--context", "cp", "--data-planes", "k8s-1,k8s-2", "--dry-run"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--set", "multiCluster.contexts=k8s-1"], "kbmc sets multiCluster.* itself"),
+    (["--set", "image.tag"], "'image.tag' is not KEY=VALUE"),
+    (["--contexts-disabled", "k8s-3"], "disabled context(s) k8s-3 not in the data-plane contexts (k8s-1, k8s-2)"),
+    (["--contexts-disabled", "k8s-1,,k8s-2"], "--contexts-disabled 'k8s-1,,k8s-2' has an empty entry"),
+    (["--installer", "kbcli", "--chart", "./kubeblocks"], "--chart/--repo apply to --installer helm only"),
+    (["--chart", "./no-such-chart"], "--chart ./no-such-chart: no such chart directory or .tgz"),
+    (["--values", "missing.yaml"], "--values missing.yaml: no such file"),
+    (["--timeout", "0"], "--timeout 0 must be greater than zero"),
+])
+def test_bad_input_is_one_line_exit_2(kbmc, no_kubeconfig, extra: list[str], message: str) -> None:
+    r = kbmc(*BASE, *extra)
+    assert r.code == 2 and r.stdout == ""
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_values_file_setting_multicluster_is_refused(kbmc, no_kubeconfig, tmp_path) -> None:
+    (tmp_path / "v.yaml").write_text("multiCluster:\n  contexts: [k8s-1, k8s-2]\n")
+    r = kbmc(*BASE, "--values", "v.yaml")
+    assert r.code == 2 and "--values v.yaml: sets multiCluster, which kbmc sets itself" in r.stderr
