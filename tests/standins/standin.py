@@ -110,6 +110,15 @@ def _command_of(tool: str, argv: list[str]) -> tuple[str, ...] | None:
 
 
 def parse(tool: str, argv: list[str]) -> tuple[tuple[str, ...], dict[str, list[str]], list[str]]:
+    """The subcommand, flags and positional arguments; on a parse error, the tool's message and exit 1."""
+    try:
+        return _parse(tool, argv)
+    except Failed as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.code) from None
+
+
+def _parse(tool: str, argv: list[str]) -> tuple[tuple[str, ...], dict[str, list[str]], list[str]]:
     paths, value_flags, bool_flags, _ = SPECS[tool]
     value_flags = value_flags | _COMMON_VALUE
     specific = _command_of(tool, argv)
@@ -350,7 +359,7 @@ def main(tool: str, argv: list[str]) -> int:
     context_flag = SPECS[tool][3]
     code, out, err = 0, "", ""
     try:
-        command, flags, positional = parse(tool, argv)
+        command, flags, positional = _parse(tool, argv)
         context = (flags.get(context_flag) or [None])[-1]
         injected = _injected_failure(tool, command, context)
         if injected:
