@@ -91,6 +91,8 @@ class KubeClient:
     impersonation: tuple[tuple[str, str], ...] = ()
     # The cluster skips TLS verification (insecure-skip-tls-verify): said once, in results.
     insecure: bool = False
+    # (connect, read) seconds for each request unless a call says otherwise (--request-timeout).
+    timeout: tuple[float, float] | float = REQUEST_TIMEOUT
 
     @property
     def server(self) -> str:
@@ -104,7 +106,7 @@ class KubeClient:
         body: Any = None,
         query: dict[str, Any] | None = None,
         content_type: str = "application/json",
-        timeout: tuple[float, float] | float = REQUEST_TIMEOUT,
+        timeout: tuple[float, float] | float | None = None,
     ) -> Any:
         params = [(k, v) for k, v in (query or {}).items() if v is not None]
         headers = {"Accept": "application/json", "Content-Type": content_type}
@@ -121,7 +123,7 @@ class KubeClient:
                 send: Any = multi
             else:
                 send = headers
-            response = self.api.call_api(method_, url, header_params=send, body=body_, _request_timeout=timeout)
+            response = self.api.call_api(method_, url, header_params=send, body=body_, _request_timeout=timeout or self.timeout)
             response.read()
         except Exception as exc:  # noqa: BLE001 - transport errors come in many types
             raise ApiError(self.context, method, path, 0, _short(exc), {}) from None
@@ -237,9 +239,12 @@ def resource_path(api_version: str, plural: str, namespace: str | None = None, n
 class ClientRegistry:
     """Builds and caches one `KubeClient` per context of one kubeconfig."""
 
-    def __init__(self, kubeconfig: KubeConfig, *, retries: int = 0) -> None:
+    def __init__(self, kubeconfig: KubeConfig, *, retries: int = 0, request_timeout: float | None = None) -> None:
         self._kubeconfig = kubeconfig
         self._retries = retries
+        # One request may take this long before its cluster counts as unreachable (connect at most 5 s).
+        self._timeout: tuple[float, float] = (
+            (min(REQUEST_TIMEOUT[0], request_timeout), request_timeout) if request_timeout else REQUEST_TIMEOUT)
         self._clients: dict[str, KubeClient] = {}
         self._lock = threading.Lock()
 
@@ -251,7 +256,7 @@ class ClientRegistry:
         with self._lock:
             if context not in self._clients:
                 api, impersonation, insecure = self._build(context)
-                self._clients[context] = KubeClient(context, api, impersonation, insecure)
+                self._clients[context] = KubeClient(context, api, impersonation, insecure, self._timeout)
             return self._clients[context]
 
     def _build(self, context: str) -> tuple[ApiClient, tuple[tuple[str, str], ...], bool]:

@@ -39,7 +39,7 @@ def _environment() -> Any:
     return env
 
 
-_PLAIN = re.compile(r"^[A-Za-z][A-Za-z0-9._/-]*$")
+_PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9._/-]*")  # used with fullmatch: `$` would allow a final newline
 # Words YAML 1.1 (PyYAML, and so many tools) reads as booleans or null.
 _RESERVED = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
 
@@ -54,9 +54,24 @@ def yaml_scalar(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     text = str(value)
-    if _PLAIN.match(text) and text.lower() not in _RESERVED:
+    if _PLAIN.fullmatch(text) and text.lower() not in _RESERVED:
         return text
-    return json.dumps(text, ensure_ascii=False)
+    return double_quoted(text)
+
+
+# What YAML parsers refuse raw in a document or read as a line break (so a round trip would change
+# the value): DEL and the C1 controls (NEL among them), LINE/PARAGRAPH SEPARATOR, BOM, non-characters,
+# and lone surrogates. JSON's own escapes already cover C0 controls, quotes and backslashes.
+_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+
+
+def double_quoted(text: str) -> str:
+    """A YAML double-quoted scalar that any YAML parser reads back as exactly `text`.
+
+    A JSON string is a valid YAML double-quoted scalar; characters YAML cannot carry raw
+    are written as `\\uXXXX` escapes, which both YAML and JSON define.
+    """
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(text, ensure_ascii=False))
 
 
 def _bytecode_cache(jinja2: Any) -> Any:

@@ -28,8 +28,10 @@ EAST_WEST = ("cilium", "cloud-lb", "none")
 NORTH_SOUTH = ("nodeport", "metallb", "cloud-lb")
 # Cilium: cluster.id 1..255, or up to 511 when every cluster sets maxConnectedClusters=511.
 MAX_CONNECTED = (255, 511)
-_CILIUM_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
+# Both used with fullmatch, ASCII only: `$` would also match before a final newline, `\d` any Unicode digit.
+_CILIUM_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_VERSION = re.compile(r"v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?")
+HELM_RELEASE_MAX = 53  # helm refuses longer release names
 
 
 @dataclass
@@ -158,7 +160,7 @@ def parse(doc: Any, source: str = DEFAULT_FILE) -> Topology:
     dps = [_parse_data_plane(c, item, f"dataPlanes[{i}]", net) for i, item in enumerate(top.get("dataPlanes") or [])]
     if "dataPlanes" in top and not top["dataPlanes"]:
         c.add("dataPlanes", "must list at least one data plane")
-    _check_across(c, [d for d in dps if d], net)
+    _check_across(c, [(i, d) for i, d in enumerate(dps) if d])
 
     notes = []
     if cp and cp.context in [d.context for d in dps if d]:
@@ -176,8 +178,12 @@ def _parse_control_plane(c: _Collector, raw: Any) -> ControlPlane | None:
                        ("kubeconfigSecret", v.dns1123_subdomain)):
         if key in m and (err := check(m[key])):
             c.add(f"controlPlane.{key}", err)
-    if "version" in m and not _VERSION.match(m["version"]):
+    if "release" in m and len(m["release"]) > HELM_RELEASE_MAX and not v.dns1123_label(m["release"]):
+        c.add("controlPlane.release", f"{m['release']!r} is longer than {HELM_RELEASE_MAX} characters (helm's limit)")
+    if "version" in m and not _VERSION.fullmatch(m["version"]):
         c.add("controlPlane.version", f"{m['version']!r} is not a version like 0.9.0 or 1.0.1")
+    if "context" in m and (err := ("must not be empty" if not m["context"] else v.utf8(m["context"]))):
+        c.add("controlPlane.context", err)
     if "context" not in m:
         return None
     return ControlPlane(
@@ -216,14 +222,16 @@ def _parse_data_plane(c: _Collector, raw: Any, path: str, net: Network) -> DataP
     m = c.mapping(raw, path, _DP)
     if "context" not in m:
         return None
+    if err := v.context_name(m["context"]):
+        c.add(f"{path}.context", err)
     dp = DataPlane(context=m["context"], enabled=m.get("enabled", True))
     if "cilium" in m:
         cm = c.mapping(m["cilium"], f"{path}.cilium", _CILIUM)
         name = cm.get("clusterName")
         if name is not None:
             if len(name) > 32:
-                c.add(f"{path}.cilium.clusterName", f"{name!r} is longer than 32 characters (Cilium's limit)")
-            elif not _CILIUM_NAME.match(name):
+                c.add(f"{path}.cilium.clusterName", f"{name[:40]!r}… is longer than 32 characters (Cilium's limit)")
+            elif not _CILIUM_NAME.fullmatch(name):
                 c.add(f"{path}.cilium.clusterName",
                       f"{name!r} must be lowercase letters, digits and '-', starting and ending with a letter or digit")
             dp.cilium_name = name
@@ -232,7 +240,8 @@ def _parse_data_plane(c: _Collector, raw: Any, path: str, net: Network) -> DataP
             top = net.max_connected_clusters
             if not 1 <= cid <= top:
                 more = "" if top == 511 else " (up to 511 with network.cilium.maxConnectedClusters: 511)"
-                c.add(f"{path}.cilium.clusterID", f"{cid} is out of range 1..{top}{more}")
+                shown = cid if abs(cid) < 10**12 else f"a {len(str(abs(cid)))}-digit number"
+                c.add(f"{path}.cilium.clusterID", f"{shown} is out of range 1..{top}{more}")
             dp.cilium_id = cid
         if "podCIDR" in cm:
             _, err = v.parse_cidr(cm["podCIDR"])
@@ -256,7 +265,8 @@ def _parse_data_plane(c: _Collector, raw: Any, path: str, net: Network) -> DataP
     return dp
 
 
-def _check_across(c: _Collector, dps: list[DataPlane], net: Network) -> None:
+def _check_across(c: _Collector, dps: list[tuple[int, DataPlane]]) -> None:
+    """Rules across data planes; `dps` keeps each plane's index in the file (a plane that failed to parse is absent)."""
     def dupes(values: list[tuple[int, Any]], what: str, field_name: str) -> None:
         first: dict[Any, int] = {}
         for i, value in values:
@@ -267,25 +277,24 @@ def _check_across(c: _Collector, dps: list[DataPlane], net: Network) -> None:
             else:
                 first[value] = i
 
-    dupes([(i, d.context) for i, d in enumerate(dps)], "context", "context")
-    dupes([(i, d.cilium_name) for i, d in enumerate(dps)], "Cilium cluster name", "cilium.clusterName")
-    dupes([(i, d.cilium_id) for i, d in enumerate(dps)], "Cilium cluster id", "cilium.clusterID")
+    dupes([(i, d.context) for i, d in dps], "context", "context")
+    dupes([(i, d.cilium_name) for i, d in dps], "Cilium cluster name", "cilium.clusterName")
+    dupes([(i, d.cilium_id) for i, d in dps], "Cilium cluster id", "cilium.clusterID")
 
-    # Every pod CIDR and LB range must be disjoint from every other.
-    ranges: list[tuple[str, list[v.IPNetwork]]] = []
-    for i, d in enumerate(dps):
-        if d.pod_cidr:
-            net_, _ = v.parse_cidr(d.pod_cidr)
-            if net_:
-                ranges.append((f"dataPlanes[{i}].cilium.podCIDR", [net_]))
+    # Every pod CIDR and LB range must be disjoint from every other: integer intervals, sorted and swept.
+    paths: list[str] = []
+    intervals: list[tuple[int, int]] = []
+    for i, d in dps:
+        if d.pod_cidr and (interval := v.cidr_interval(d.pod_cidr)):
+            paths.append(f"dataPlanes[{i}].cilium.podCIDR")
+            intervals.append(interval)
         for j, addr in enumerate(d.lb_addresses):
-            nets, _ = v.parse_address_range(addr)
-            if nets:
-                ranges.append((f"dataPlanes[{i}].metallb.addresses[{j}]", nets))
-    for a in range(len(ranges)):
-        for b in range(a + 1, len(ranges)):
-            if v.overlaps(ranges[a][1], ranges[b][1]):
-                c.add(ranges[b][0], f"overlaps {ranges[a][0]}; pod CIDRs and LB ranges must all be disjoint")
+            found, _ = v.parse_address_range(addr)
+            if found:
+                paths.append(f"dataPlanes[{i}].metallb.addresses[{j}]")
+                intervals.append(found)
+    for a, b in v.overlapping(intervals):
+        c.add(paths[b], f"overlaps {paths[a]}; pod CIDRs and LB ranges must all be disjoint")
 
 
 # ---- files -------------------------------------------------------------------------------------
@@ -294,16 +303,24 @@ def _check_across(c: _Collector, dps: list[DataPlane], net: Network) -> None:
 def load(path: str | Path) -> Topology:
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError(f"topology file {p} does not exist", hint="create one with `kbmc init`") from None
     except OSError as exc:
         raise InputError(f"cannot read topology file {p}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        line = text_line(p.read_bytes(), exc.start)
+        raise InputError(f"topology file {p} is not UTF-8 text (line {line}, byte {exc.object[exc.start]:#04x})",
+                         hint="save it as UTF-8") from None
     try:
         doc = load_yaml(text, str(p))
     except YamlError as exc:
         raise InputError(str(exc)) from None
     return parse(doc, str(p))
+
+
+def text_line(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
 
 
 def find(explicit: str | None) -> Topology | None:

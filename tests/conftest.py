@@ -47,6 +47,30 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestBed]:
 
 
 @pytest.fixture(scope="session")
+def bed_operator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestBed]:
+    """A bed of its own (cp + k8s-1..3) whose operator runner runs the real KubeBlocks manager.
+
+    Opt-in and shared by every test that asks for it: the manager starts once the tests install the
+    chart (the runner plays kubelet for the manager Deployment in cp's kb-system). Kept apart from
+    the `bed` fixture, whose tests swap KubeBlocks CRDs in and out that the manager would act on.
+    """
+    from tests.testbed.build import ensure_manager
+
+    try:
+        ensure_manager()
+    except BuildUnavailable as exc:
+        if os.environ.get(REQUIRE_BED):
+            pytest.fail(f"the test bed is required ({REQUIRE_BED}) but cannot be built: {exc}")
+        pytest.skip(f"test bed unavailable: {exc}")
+    bed = TestBed.start(tmp_path_factory.mktemp("bed-operator"), data_planes=3)
+    try:
+        bed.start_operator()
+        yield bed
+    finally:
+        bed.stop()
+
+
+@pytest.fixture(scope="session")
 def bed_kubeconfig(bed: TestBed) -> kc.KubeConfig:
     return kc.load(str(bed.kubeconfig_path))
 

@@ -6,6 +6,7 @@ import typer
 
 from kbmc.cli.state import Globals, split_contexts, state_of
 from kbmc.errors import InputError
+from kbmc.validation import positive_timeout
 
 if TYPE_CHECKING:  # the modules themselves are imported inside the command: start-up matters
     from kbmc.cluster.manifests import EtcdParams, PlacementRules
@@ -80,13 +81,14 @@ def etcd(
     topology = state.topology()
     if placement is not None and no_placement:
         raise InputError("--placement and --no-placement contradict each other")
+    placed, placement_source = _placement(state, placement, no_placement)
     params = manifests.EtcdParams(
         api=api or (topology.api_version_for_kubeblocks if topology else "v1alpha1"),
         name=name, generate_name=generate_name, namespace=namespace, replicas=replicas,
         cpu=cpu, memory=memory, cpu_limit=cpu_limit, memory_limit=memory_limit,
         storage=storage, storage_class=storage_class, termination_policy=termination_policy,
         component_def=component_def, service_version=service_version,
-        placement=None if no_placement else (split_contexts(placement, "--placement") or _default_placement(state)),
+        placement=placed, placement_source=placement_source,
         network=network or (topology.network.east_west if topology else "cilium"),
         clouds=list(dict.fromkeys(cloud or [])), address_type=address_type, subnet_id=subnet_id,
         service_placement=service_placement, pod_service=pod_service,
@@ -95,8 +97,8 @@ def etcd(
     )
     if (wait or create_namespace or dry_run) and not apply:
         raise InputError("--wait, --create-namespace and --dry-run go with --apply")
-    if timeout <= 0:
-        raise InputError(f"--timeout {timeout:g} must be greater than zero")
+    if err := positive_timeout(timeout):
+        raise InputError(err)
     text = manifests.render_etcd(params, _placement_rules(state, params.placement))
     if not apply:
         if state.output == "json":
@@ -109,6 +111,16 @@ def etcd(
             state.out.manifest(text)
         return
     _apply(state, params, text, create_namespace=create_namespace, dry_run=dry_run, wait=wait, timeout=timeout)
+
+
+def _placement(state: Globals, flag: str | None, no_placement: bool) -> tuple[list[str] | None, str]:
+    """The placement and where it came from (named in messages about it)."""
+    if no_placement:
+        return None, "--no-placement"
+    if flag is not None:
+        return split_contexts(flag, "--placement"), "--placement"
+    source = "kbmc.yaml's enabled data planes" if state.topology() else "--data-planes"
+    return _default_placement(state), source
 
 
 def _default_placement(state: Globals) -> list[str] | None:
@@ -166,3 +178,136 @@ def _apply(state: Globals, params: "EtcdParams", text: str, *, create_namespace:
             phase = clusters.wait_running(registry, control_plane, params.api, params.namespace, result.name,
                                           timeout=timeout, on_progress=lambda reason: advance(f"{result.name}: {reason}"))
         state.out.success(f"{result.name} is {phase}")
+
+
+_API_HELP = "Cluster API: v1alpha1 (KubeBlocks 0.9) or v1 (1.0); default from kbmc.yaml's version."
+
+
+def _api_of(state: Globals, api: Optional[str]) -> str:
+    if api is not None and api not in ("v1alpha1", "v1"):
+        raise InputError(f"--api {api!r} is not one of v1alpha1, v1")
+    topology = state.topology()
+    return api or (topology.api_version_for_kubeblocks if topology else "v1alpha1")
+
+
+def _fallback_planes(state: Globals) -> list[str]:
+    """Where to look when a Cluster names no placement: the given or configured data planes, if any."""
+    if state.data_planes:
+        return list(state.data_planes)
+    return _default_placement(state) or []
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The Cluster's name.")],
+    namespace: Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the Cluster.")] = "default",
+    api: Annotated[Optional[str], typer.Option(help=_API_HELP, show_default=False)] = None,
+) -> None:
+    """One Cluster across clusters: phase and conditions, and per data plane its pods, PVCs and Services."""
+    from kbmc.cluster.status import status as cluster_status
+
+    state = state_of(ctx)
+    api_version = _api_of(state, api)
+    control_plane = state.control_plane()
+    state.require_contexts([control_plane])
+    view = cluster_status(state.registry(), control_plane, namespace, name, api_version, state.namespace,
+                          _fallback_planes(state))
+    if state.out.machine:
+        state.out.data(view)
+        return
+    state.out.info(f"Cluster {namespace}/{name} in {control_plane}: {view['phase'] or 'no phase yet'}")
+    for cond in view["conditions"]:
+        if cond["status"] != "True":
+            state.out.info(f"  {cond['type']}: {cond['reason']} {cond['message']}".rstrip())
+    rows: list[list[str]] = []
+    for context, plane in view["dataPlanes"].items():
+        note = "disabled" if plane["disabled"] else ""
+        if not plane["reachable"]:
+            rows.append([context, "unreachable", "", "", "", "", plane.get("error", "")])
+            continue
+        pvcs = {p["name"]: p["bound"] for p in plane["pvcs"]}
+        for pod in plane["pods"] or [{"name": "-", "phase": "", "ready": False, "role": "", "node": ""}]:
+            bound = [v for k, v in pvcs.items() if k.endswith("-" + pod["name"])]
+            rows.append([context, pod["name"], pod["phase"], "yes" if pod["ready"] else "no", pod["role"],
+                         ("bound" if all(bound) else "pending") if bound else "", note])
+        rows.append([context, f"services: {', '.join(plane['services']) or '-'}", "", "", "", "", note])
+    state.out.table(None, ["CONTEXT", "POD", "PHASE", "READY", "ROLE", "PVC", "NOTE"], rows)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    namespace: Annotated[Optional[str], typer.Option(
+        "--namespace", "-n", help="Only this namespace (default: all).", show_default=False)] = None,
+    api: Annotated[Optional[str], typer.Option(help=_API_HELP, show_default=False)] = None,
+) -> None:
+    """Every KubeBlocks Cluster, with its placement and ready/total pods per data plane."""
+    from kbmc.cluster.status import list_clusters
+
+    state = state_of(ctx)
+    api_version = _api_of(state, api)
+    control_plane = state.control_plane()
+    state.require_contexts([control_plane])
+    rows = list_clusters(state.registry(), control_plane, api_version, namespace)
+    if state.out.machine:
+        state.out.data(rows)
+        return
+
+    def pods(counts: dict[str, dict[str, object]]) -> str:
+        return " ".join(f"{c}={v['ready']}/{v['total']}" if "error" not in v else f"{c}=unreachable"
+                        for c, v in counts.items())
+
+    state.out.table(None, ["NAMESPACE", "NAME", "PHASE", "PLACEMENT", "READY/TOTAL"],
+                    [[r["namespace"], r["name"], r["phase"], ",".join(r["placement"]) or "(operator's choice)",
+                      pods(r["pods"])] for r in rows])
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The Cluster's name.")],
+    namespace: Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the Cluster.")] = "default",
+    api: Annotated[Optional[str], typer.Option(help=_API_HELP, show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be removed; change nothing.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the operator to delete the Cluster.")] = 300.0,
+) -> None:
+    """Delete a Cluster, wait for the operator, then remove what it leaves in the data planes.
+
+    Removes only objects labelled both app.kubernetes.io/instance=NAME and app.kubernetes.io/managed-by=kubeblocks
+    in the Cluster's namespace (their finalizers included). A data plane that is down is reported; run it again.
+    """
+    from kbmc.cluster.delete import DeleteParams
+    from kbmc.cluster.delete import delete as delete_cluster
+    from kbmc.errors import OperationError
+
+    state = state_of(ctx)
+    if timeout <= 0:
+        raise InputError(f"--timeout {timeout:g} must be greater than zero")
+    api_version = _api_of(state, api)
+    params = DeleteParams(control_plane=state.control_plane(), data_planes=_fallback_planes(state),
+                          namespace=namespace, name=name, api=api_version, dry_run=dry_run, timeout=timeout)
+    state.require_contexts([params.control_plane, *params.data_planes])
+    with state.out.progress(f"deleting {name}") as advance:
+        result = delete_cluster(state.registry(), params, on_progress=lambda reason: advance(f"{name}: {reason}"))
+    verb = "would remove" if dry_run else "removed"
+    if result.found:
+        state.out.success(f"Cluster {namespace}/{name} {'would be deleted' if dry_run else 'deleted'} "
+                          f"in {params.control_plane}")
+    else:
+        state.out.info(f"Cluster {namespace}/{name} not found in {params.control_plane}; "
+                       "cleaning up what it left in the data planes")
+    payload = []
+    for plane in result.planes:
+        if plane.ok:
+            state.out.info(f"{plane.context}: {verb} {', '.join(plane.value or []) or 'nothing'}")
+        else:
+            state.out.error(f"{plane.context}: {plane.error}")
+        payload.append({"context": plane.context, "ok": plane.ok, "removed": plane.value or [],
+                        **({"error": plane.error} if not plane.ok else {})})
+    if state.out.machine:
+        state.out.data({"name": name, "namespace": namespace, "found": result.found, "dryRun": dry_run,
+                        "dataPlanes": payload})
+    if result.failed:
+        raise OperationError(f"could not clean up {', '.join(p.context for p in result.failed)}",
+                             hint=f"run `kbmc cluster delete {name} -n {namespace}` again once they are reachable")

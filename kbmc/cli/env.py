@@ -7,6 +7,7 @@ import typer
 from kbmc import defaults
 from kbmc.cli.state import state_of
 from kbmc.errors import EXIT_FAILED, InputError
+from kbmc.validation import positive_timeout
 
 app = typer.Typer(help="The data-plane kubeconfig Secret and the reachability preflight.", no_args_is_help=True)
 
@@ -93,8 +94,8 @@ def check(
     control_plane = state.control_plane()
     data_planes = state.data_plane_contexts()
     state.require_contexts([control_plane, *data_planes])
-    if timeout <= 0:
-        raise InputError(f"--timeout {timeout:g} must be greater than zero")
+    if err := positive_timeout(timeout):
+        raise InputError(err)
     registry = state.registry()
     total = len(set([control_plane, *data_planes]))
     with state.out.progress("checking clusters", total=total) as advance:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from kbmc import __version__
-from kbmc.cli.state import Globals, split_contexts, state_of
+from kbmc.cli.state import Globals, parse_duration, split_contexts, state_of
 from kbmc.errors import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, InputError, KbmcError, ValidationError
 from kbmc.output import FORMATS, Output
 
@@ -36,6 +36,9 @@ def root(
     config: Annotated[Optional[str], typer.Option(
         "--config", "-f", help="Topology file (default: ./kbmc.yaml when present).", show_default=False)] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="Output format: table, json or yaml.")] = "table",
+    request_timeout: Annotated[Optional[str], typer.Option(
+        "--request-timeout", help="How long one API request may take before its cluster counts as unreachable: "
+        "seconds, or a duration like 10s or 1m (default 30s).", show_default=False)] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colours (also: NO_COLOR).")] = False,
 ) -> None:
@@ -47,6 +50,7 @@ def root(
         data_planes=split_contexts(data_planes, "--data-planes"),
         config_path=config,
         output=output,
+        request_timeout=parse_duration(request_timeout, "--request-timeout") if request_timeout is not None else None,
         debug=debug,
         no_color=no_color,
         out=Output(fmt=output, no_color=no_color),
@@ -64,7 +68,8 @@ def version(ctx: typer.Context) -> None:
 
 
 # The options that may stand anywhere on the command line, as with kubectl.
-_GLOBAL_WITH_VALUE = {"--kubeconfig", "--context", "--data-planes", "--config", "-f", "--output", "-o"}
+_GLOBAL_WITH_VALUE = {"--kubeconfig", "--context", "--data-planes", "--config", "-f", "--output", "-o",
+                      "--request-timeout"}
 _GLOBAL_FLAGS = {"--debug", "--no-color"}
 
 
@@ -144,6 +149,15 @@ def _command_word(args: list[str]) -> str | None:
     return None
 
 
+def _check_arguments(args: list[str]) -> None:
+    """Arguments must be text: bytes that are not UTF-8 reach Python as lone surrogates, which no output can carry."""
+    from kbmc.validation import utf8
+
+    for i, arg in enumerate(args, start=1):
+        if err := utf8(arg):
+            raise InputError(f"argument {i} {err}", hint="pass text in UTF-8")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turn every error into one line on stderr and an exit code."""
     from click.exceptions import ClickException, UsageError
@@ -155,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     out = Output(no_color="--no-color" in args)
     _route_warnings(out)
     try:
+        _check_arguments(args)
         result = app(args=args, prog_name="kbmc", standalone_mode=False)
         code = result if isinstance(result, int) else 0
     except typer.Exit as exc:

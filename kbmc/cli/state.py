@@ -27,6 +27,7 @@ class Globals:
     data_planes: list[str] | None = None
     config_path: str | None = None
     output: str = "table"
+    request_timeout: float | None = None
     debug: bool = False
     no_color: bool = False
     out: Output = field(default_factory=Output)
@@ -91,7 +92,7 @@ class Globals:
         if self._registry is None:
             from kbmc.clients import ClientRegistry
 
-            self._registry = ClientRegistry(self.kubeconfig())
+            self._registry = ClientRegistry(self.kubeconfig(), request_timeout=self.request_timeout)
         return self._registry
 
     @property
@@ -112,12 +113,29 @@ def state_of(ctx: Any) -> Globals:
     return state
 
 
+def parse_duration(value: str, flag: str) -> float:
+    """Seconds from `30`, `30s`, `2m` or `1h`, as kubectl's --request-timeout reads them; positive and finite."""
+    import math
+    import re
+
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(s|m|h)?", value.strip())
+    seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2) or "s"] if match else math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InputError(f"{flag} {value!r} is not a duration", hint="give seconds (30) or a duration (30s, 2m, 1h)")
+    return seconds
+
+
 def split_contexts(value: str | None, flag: str) -> list[str] | None:
     if value is None:
         return None
     names = [p.strip() for p in value.split(",")]
     if not all(names):
         raise InputError(f"{flag} {value!r} has an empty entry", hint="separate context names with single commas")
+    from kbmc.validation import context_name
+
+    for name in names:
+        if err := context_name(name):
+            raise InputError(f"{flag}: {err}")
     if len(set(names)) != len(names):
         raise InputError(f"{flag} {value!r} lists a context twice")
     return names

@@ -50,14 +50,27 @@ def init(
         control_plane = control_plane or kube.current_context or kube.context_names[0]
         if data_planes is None:
             data_planes = [c for c in kube.context_names if c != control_plane] or [control_plane]
+            from kbmc.validation import context_name
+
+            for name in data_planes:
+                if err := context_name(name):
+                    raise InputError(f"kubeconfig context {name!r} cannot be a data plane: {err}",
+                                     hint="pass --data-planes with the contexts to use")
     text = topo.starter(control_plane, data_planes, east_west=east_west, north_south=north_south)
     if stdout:
         state.out.manifest(text)
         return
     path = Path(state.config_path or defaults.TOPOLOGY_FILE)
+    if path.is_dir():
+        raise InputError(f"{path} is a directory", hint=f"name a file, e.g. -f {path / defaults.TOPOLOGY_FILE}")
+    if not path.parent.is_dir():
+        raise InputError(f"cannot write {path}: directory {path.parent} does not exist", hint="create it first")
     if path.exists() and not force:
         raise InputError(f"{path} already exists", hint="pass --force to overwrite it, or --stdout to print")
-    write_private(path, text)
+    try:
+        write_private(path, text)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
     state.out.success(f"wrote {path}: control plane {control_plane}, data planes {', '.join(data_planes)}")
     state.out.info("next: review it, then `kbmc validate`")
 
@@ -73,6 +86,8 @@ def validate(ctx: typer.Context) -> None:
     try:
         t = topo.load(path)
     except ValidationError as exc:
+        if len(exc.problems) == 1:  # one problem, one line
+            raise InputError(f"{path}: {exc.problems[0]}") from None
         for problem in exc.problems:
             state.out.error(f"{path}: {problem}")
         raise InputError(f"{path}: {len(exc.problems)} problem(s) found; nothing was changed") from None

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from kbmc import kubeconfig as kc
 from kbmc.clients import ApiError, ClientRegistry, resource_path
 from kbmc.errors import InputError, OperationError, ValidationError
-from kbmc.validation import dns1123_label, dns1123_subdomain
+from kbmc.validation import context_name, dns1123_label, dns1123_subdomain
 from kbmc.yamlio import dump_yaml, load_yaml
 
 SECRET_TYPE = "kubernetes.kubeconfig"
@@ -119,6 +119,9 @@ def check_params(params: PrepareParams) -> None:
             raise InputError(f"{what}: {err}")
     if not params.data_planes:
         raise InputError("no data planes given", hint="pass --data-planes or list them in kbmc.yaml")
+    for name in params.data_planes:  # the operator splits its context list at commas
+        if err := context_name(name):
+            raise InputError(f"data plane {err}")
 
 
 def prepare(kube: kc.KubeConfig, registry: ClientRegistry, params: PrepareParams) -> PrepareResult:
@@ -143,7 +146,14 @@ def prepare(kube: kc.KubeConfig, registry: ClientRegistry, params: PrepareParams
             if not namespace_exists:
                 client.create(resource_path("v1", "namespaces"),
                               {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": params.namespace}})
-            created = client.create(resource_path("v1", "secrets", params.namespace), desired)
+            try:
+                created = client.create(resource_path("v1", "secrets", params.namespace), desired)
+            except ApiError as exc:
+                if exc.conflict:  # created by someone else since it was read: theirs stays
+                    raise OperationError(f"Secret {params.namespace}/{params.secret_name} was created by someone else "
+                                         "while kbmc was creating it; nothing was overwritten, run the command again"
+                                         ) from None
+                raise
             return result("created", list(params.data_planes), [], [], created["metadata"]["resourceVersion"])
         return result("created", list(params.data_planes), [], [], None)
 

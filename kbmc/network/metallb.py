@@ -119,12 +119,13 @@ def check_api_server_addresses(kubeconfig: KubeConfig, members: list[LbMember]) 
     for m in members:
         host = urlparse(kubeconfig.context(m.context).server).hostname or ""
         try:
-            address = ipaddress.ip_address(host)
+            ipaddress.ip_address(host)
         except ValueError:
             continue  # a name: nothing to compare without resolving it
+        point, _ = v.parse_address_range(f"{host}-{host}")  # the address as an interval of one
         for entry in m.addresses:
-            nets, _ = v.parse_address_range(entry)
-            if nets and any(address.version == n.version and address in n for n in nets):
+            interval, _ = v.parse_address_range(entry)
+            if point and interval and interval[0] <= point[0] <= interval[1]:
                 problems.append(f"{m.context}: MetalLB range {entry} contains the cluster's API server address {host}")
     if problems:
         raise InputError("; ".join(problems), hint="pick a range of free addresses outside the node and API networks")

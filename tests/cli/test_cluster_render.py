@@ -102,7 +102,7 @@ BAD = {
     "bad quantity": (("--memory", "100MB"), "--memory: '100MB' is not a Kubernetes quantity"),
     "zero cpu": (("--cpu", "0"), "--cpu: '0' must be greater than zero"),
     "limit below request": (("--cpu", "1", "--cpu-limit", "500m"), "--cpu-limit 500m is below the request"),
-    "replicas 0": (("--replicas", "0"), "--replicas 0 must be at least 1"),
+    "replicas 0": (("--replicas", "0"), "--replicas 0 must be between 1 and 2147483647"),
     "unknown placement": (("--placement", "k8s-1,k8s-9"), "unknown context 'k8s-9'"),
     "disabled placement": (("--placement", "k8s-1,k8s-2"), "context 'k8s-2' is disabled"),
     "cloud with cilium": (("--network", "cilium", "--cloud", "aliyun"), "--cloud aliyun needs --network cloud-lb"),

@@ -20,6 +20,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -107,6 +108,7 @@ class BedState:
     etcd_port: int = 0
     etcd_pid: int | None = None
     clusters: dict[str, ClusterState] = field(default_factory=dict)
+    operator_pid: int | None = None  # the operator runner (tests/testbed/operator.py), when started
 
 
 class TestBed:
@@ -184,7 +186,8 @@ class TestBed:
         return bed
 
     def pids(self) -> list[int | None]:
-        return [self.state.etcd_pid, *(p for c in self.state.clusters.values() for p in (c.apiserver_pid, c.kcm_pid))]
+        return [self.state.etcd_pid, self.state.operator_pid,
+                *(p for c in self.state.clusters.values() for p in (c.apiserver_pid, c.kcm_pid))]
 
     def any_alive(self) -> bool:
         return any(_alive(pid) for pid in self.pids())
@@ -194,6 +197,7 @@ class TestBed:
         self.state_path.write_text(json.dumps(data, indent=2))
 
     def stop(self) -> None:
+        self.stop_operator()
         for c in self.state.clusters.values():
             _terminate(c.kcm_pid)
             _terminate(c.apiserver_pid)
@@ -202,6 +206,33 @@ class TestBed:
         self.state.etcd_pid = None
         if self.state_path.exists():
             self.state_path.unlink()
+
+    def start_operator(self) -> None:
+        """Start the operator runner (tests/testbed/operator.py): it runs the real KubeBlocks manager for the
+        manager Deployment in cp's kb-system, and reports operator-created pods Running and Ready."""
+        from tests.testbed.build import ensure_manager
+
+        if _alive(self.state.operator_pid):
+            return
+        ensure_manager()  # build here, with its progress on stderr, not inside the runner
+        repo = Path(__file__).resolve().parents[2]
+        logs = self.root / "logs"
+        logs.mkdir(exist_ok=True)
+        with open(logs / "operator-runner.log", "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "tests.testbed.operator", "--root", str(self.root)],
+                                    cwd=repo, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        self.state.operator_pid = proc.pid
+        self.save()
+
+    def stop_operator(self) -> None:
+        from tests.testbed.operator import stop_leftover_manager
+
+        _terminate(self.state.operator_pid, timeout=20.0)  # it stops its manager first
+        self.state.operator_pid = None
+        stop_leftover_manager(self.root)
+        if self.state_path.exists():
+            self.save()
 
     def add_data_plane(self, name: str) -> None:
         """Start one more cluster (e.g. k8s-4) and add it to the kubeconfig."""
@@ -388,6 +419,7 @@ class TestBed:
             "root": str(self.root),
             "kubeconfig": str(self.kubeconfig_path),
             "etcd": {"port": self.state.etcd_port, "running": _alive(self.state.etcd_pid)},
+            "operatorRunner": {"running": _alive(self.state.operator_pid)},
             "clusters": {
                 n: {"server": c.server, "apiserver": _alive(c.apiserver_pid), "controllerManager": _alive(c.kcm_pid),
                     "serviceCIDR": c.service_cidr}

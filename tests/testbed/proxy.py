@@ -2,6 +2,11 @@
 
 TLS passes through untouched (the proxy sees only bytes), so a kubeconfig whose
 server points at the proxy still verifies the apiserver's certificate.
+
+It also plays the faults of a link: `hang()` keeps every connection open but forwards
+nothing more (a cluster that stops answering), `fail_after(n)` lets n chunks from the server through
+and then drops every connection and refuses new ones (a cluster that dies mid-run), and
+`heal()` forwards again.
 """
 
 from __future__ import annotations
@@ -24,10 +29,42 @@ class DelayProxy:
         self._closed = threading.Event()
         self._sockets: list[socket.socket] = []
         self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._forwarding = threading.Event()  # cleared while hung
+        self._forwarding.set()
+        self._down = False
+        self._responses_left: int | None = None
+        self._lock = threading.Lock()
 
     @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
+
+    # -- faults ----------------------------------------------------------------------------------
+
+    def hang(self) -> None:
+        """Keep connections open, forward nothing: requests wait until their client gives up."""
+        self._forwarding.clear()
+
+    def fail_after(self, chunks: int) -> None:
+        """Let `chunks` server-to-client chunks through, then drop everything and refuse new connections."""
+        with self._lock:
+            self._responses_left = chunks
+
+    def heal(self) -> None:
+        with self._lock:
+            self._down = False
+            self._responses_left = None
+        self._forwarding.set()
+
+    def _go_down(self) -> None:
+        self._down = True
+        for s in list(self._sockets):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
+        self._sockets.clear()
 
     def __enter__(self) -> DelayProxy:
         self._thread.start()
@@ -51,6 +88,9 @@ class DelayProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if self._down:
+                client.close()  # connection refused, as by a stopped apiserver
+                continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
@@ -58,9 +98,9 @@ class DelayProxy:
                 continue
             self._sockets += [client, upstream]
             for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+                threading.Thread(target=self._pump, args=(src, dst, src is upstream), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, from_server: bool) -> None:
         """Every chunk leaves `delay` seconds after it arrived: latency, not a bandwidth limit.
 
         A reader queues chunks with their arrival time and a sender releases each when due, so a
@@ -77,7 +117,18 @@ class DelayProxy:
                     wait = due - time.monotonic()
                     if wait > 0:
                         time.sleep(wait)
+                    while not self._forwarding.wait(0.1):  # hung: hold it (the connection stays open)
+                        if self._closed.is_set():
+                            return
+                    if self._down:
+                        return
                     dst.sendall(data)
+                    if from_server:
+                        with self._lock:
+                            if self._responses_left is not None:
+                                self._responses_left -= 1
+                                if self._responses_left <= 0:
+                                    self._go_down()
             except OSError:
                 pass
             finally:

@@ -1,0 +1,119 @@
+"""Deleting a Cluster across clusters: the operator's part in the control plane, then what it leaves behind.
+
+KubeBlocks 0.9's deletion looks only in the control plane: in every data plane it leaves the Cluster's
+Services and ConfigMaps, held by its own finalizer (a plain delete hangs). This removes exactly the
+objects labelled with both `app.kubernetes.io/instance=<cluster>` and `app.kubernetes.io/managed-by=kubeblocks`
+in the Cluster's namespace, never anything else: a user's object carrying the same instance label stays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kbmc.clients import ClientRegistry, resource_path
+from kbmc.errors import OperationError
+from kbmc.fanout import ContextResult, fan_out
+from kbmc.wait import Poll, wait_for
+
+GROUP = "apps.kubeblocks.io"
+PLACEMENT_ANNOTATION = "apps.kubeblocks.io/multi-cluster-placement"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "kubeblocks"
+# What the operator creates in a data plane for a Cluster (namespaced, core API).
+LEFTOVER_KINDS = ("pods", "services", "configmaps", "secrets", "persistentvolumeclaims")
+
+
+@dataclass
+class DeleteParams:
+    control_plane: str
+    data_planes: list[str]  # where to clean up when the Cluster has no placement (or is already gone)
+    namespace: str
+    name: str
+    api: str = "v1alpha1"
+    dry_run: bool = False
+    timeout: float = 300.0
+
+
+@dataclass
+class DeleteResult:
+    name: str
+    namespace: str
+    found: bool  # the Cluster existed in the control plane
+    planes: list[ContextResult[list[str]]] = field(default_factory=list)  # per data plane: removed kind/name
+
+    @property
+    def failed(self) -> list[ContextResult[list[str]]]:
+        return [p for p in self.planes if not p.ok]
+
+
+def selector(name: str) -> str:
+    return f"{INSTANCE_LABEL}={name},{MANAGED_BY_LABEL}={MANAGED_BY}"
+
+
+def leftovers(registry: ClientRegistry, context: str, namespace: str, name: str) -> list[tuple[str, dict[str, Any]]]:
+    """(plural, object) of every object of the Cluster in one cluster's namespace."""
+    client = registry.for_context(context)
+    found: list[tuple[str, dict[str, Any]]] = []
+    for plural in LEFTOVER_KINDS:
+        items = client.get(resource_path("v1", plural, namespace), labelSelector=selector(name)).get("items", [])
+        found += [(plural, obj) for obj in items if _ours(obj, name)]
+    return found
+
+
+def _ours(obj: dict[str, Any], name: str) -> bool:
+    """Both labels, checked again on the object itself: the selector is the server's, this is ours."""
+    labels = obj.get("metadata", {}).get("labels") or {}
+    return labels.get(INSTANCE_LABEL) == name and labels.get(MANAGED_BY_LABEL) == MANAGED_BY
+
+
+def _kind_name(plural: str, obj: dict[str, Any]) -> str:
+    return f"{plural[:-1]}/{obj['metadata']['name']}"
+
+
+def delete(registry: ClientRegistry, params: DeleteParams,
+           on_progress: Callable[[str | None], None] | None = None) -> DeleteResult:
+    cp = registry.for_context(params.control_plane)
+    path = resource_path(f"{GROUP}/{params.api}", "clusters", params.namespace, params.name)
+    cluster = cp.get_or_none(path)
+    planes = list(params.data_planes)
+    if cluster is not None:
+        if cluster.get("spec", {}).get("terminationPolicy") == "DoNotTerminate":
+            raise OperationError(
+                f"Cluster {params.namespace}/{params.name} has terminationPolicy DoNotTerminate: not deleting it",
+                hint="change its spec.terminationPolicy first, if you really mean to delete it")
+        placement = (cluster["metadata"].get("annotations") or {}).get(PLACEMENT_ANNOTATION, "")
+        planes = [c for c in placement.split(",") if c] or planes
+    result = DeleteResult(params.name, params.namespace, found=cluster is not None)
+    if params.dry_run:
+        result.planes = fan_out(planes, lambda ctx: [_kind_name(p, o) for p, o in
+                                                     leftovers(registry, ctx, params.namespace, params.name)])
+        return result
+    if cluster is not None:
+        cp.delete(path)
+
+        def gone() -> Poll:
+            now = cp.get_or_none(path)
+            phase = ((now or {}).get("status") or {}).get("phase")
+            return Poll(now is None, f"phase {phase}")
+
+        wait_for(f"Cluster {params.namespace}/{params.name} to be deleted by the operator", gone,
+                 timeout=params.timeout, interval=1.0, on_progress=on_progress)
+    result.planes = fan_out(planes, lambda ctx: _remove(registry, ctx, params.namespace, params.name))
+    return result
+
+
+def _remove(registry: ClientRegistry, context: str, namespace: str, name: str) -> list[str]:
+    client = registry.for_context(context)
+    removed: list[str] = []
+    for plural, obj in leftovers(registry, context, namespace, name):
+        obj_path = resource_path("v1", plural, namespace, obj["metadata"]["name"])
+        if obj["metadata"].get("finalizers"):
+            # The operator's finalizer, which nothing in this cluster would ever remove.
+            client.patch(obj_path, {"metadata": {"finalizers": None,
+                                                 "resourceVersion": obj["metadata"]["resourceVersion"]}})
+        client.delete(obj_path)
+        removed.append(_kind_name(plural, obj))
+    return removed

@@ -1,0 +1,391 @@
+"""Bad input found adversarially: each class is refused offline, in one line, exit 2, nothing written.
+
+The classes (context names, whole-string matching, control characters, ASCII digits, derived-name
+limits, unchecked flags, non-finite timeouts, crashes, messages, overlap checking) each have a test here;
+the differential tests against Kubernetes' own validators are in tests/unit/test_against_kubernetes.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kbmc import topology
+from kbmc.errors import InputError
+from tests.cli.test_topology_cli import GOOD, variant
+
+
+def one_error(r: Any, message: str) -> None:
+    """Exit 2, nothing on stdout, exactly one line on stderr, naming the problem."""
+    assert r.code == 2, (r.code, r.stdout, r.stderr)
+    assert r.stdout == ""
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), r.stderr
+    assert message in lines[0], r.stderr
+    assert "Traceback" not in r.stderr and "unexpected" not in r.stderr
+
+
+def write(tmp_path: Path, doc: Any) -> Path:
+    path = tmp_path / "kbmc.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    return path
+
+
+def etcd(kbmc: Any, *args: str) -> Any:
+    return kbmc("cluster", "create", "etcd", "--no-placement", *args)
+
+
+# ---- 9: context names the operator cannot use ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("context", "message"), [
+    ("k8s-1,k8s-9", "contains a comma"),
+    ("", "must not be empty"),
+    (" k8s-1", "white space"),
+    ("k8s\x7f", "control character"),
+])
+def test_validate_refuses_data_plane_contexts_the_operator_cannot_split(kbmc, no_kubeconfig, tmp_path, context,
+                                                                         message) -> None:
+    write(tmp_path, variant(dataPlanes__0__context=context))
+    r = kbmc("validate")
+    one_error(r, message)
+    assert "kbmc.yaml: dataPlanes[0].context: context name" in r.stderr
+
+
+def test_an_empty_control_plane_context_is_refused(kbmc, no_kubeconfig, tmp_path) -> None:
+    write(tmp_path, variant(controlPlane__context=""))
+    one_error(kbmc("validate"), "controlPlane.context: must not be empty")
+
+
+def test_init_does_not_pick_a_context_the_operator_cannot_use(kbmc, tmp_path) -> None:
+    kube = tmp_path / "kubeconfig"
+    kube.write_text(yaml.safe_dump({
+        "current-context": "cp",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "contexts": [{"name": n, "context": {"cluster": "c"}} for n in ("cp", "k8s-1", "eu,west")]}))
+    one_error(kbmc("init", kubeconfig=kube), "kubeconfig context 'eu,west' cannot be a data plane")
+    assert not (tmp_path / "kbmc.yaml").exists()
+    assert kbmc("--data-planes", "k8s-1", "init", kubeconfig=kube).code == 0
+
+
+@pytest.mark.parametrize("command", [("env", "prepare", "--dry-run"), ("env", "check"),
+                                     ("cluster", "create", "etcd")])
+def test_commands_reading_kbmc_yaml_refuse_a_comma_context(kbmc, no_kubeconfig, tmp_path, command) -> None:
+    write(tmp_path, variant(dataPlanes__1__context="a,b"))
+    one_error(kbmc(*command), "dataPlanes[1].context: context name 'a,b' contains a comma")
+
+
+@pytest.mark.parametrize("flag", ["--data-planes", "--placement"])
+def test_context_lists_refuse_control_characters(kbmc, no_kubeconfig, flag) -> None:
+    args = ("--data-planes", "k8s-1,k8s\x01") if flag == "--data-planes" else ("--placement", "k8s-1,k8s\x01")
+    one_error(kbmc("cluster", "create", "etcd", *args), f"{flag}: context name 'k8s\\x01' contains a control")
+
+
+def test_env_prepare_params_refuse_unusable_contexts() -> None:
+    """The same validator guards env prepare's own inputs (whatever the caller)."""
+    from kbmc.env.secret import PrepareParams, check_params
+
+    for bad in ("a,b", ""):
+        with pytest.raises(InputError, match="data plane context name"):
+            check_params(PrepareParams(control_plane="cp", data_planes=["k8s-1", bad], namespace="kb-system",
+                                       secret_name="kbmc-kubeconfig"))
+
+
+# ---- 11: whole-string matching (Python's `$` matches before a final newline) ------------------------------
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--label", "foo\n=v"), "--label key 'foo\\n'"),
+    (("--label", "team=db\n"), "label value 'db\\n'"),
+    (("--annotation", "ex.com/a\n=v"), "--annotation key 'ex.com/a\\n'"),
+    (("--name", "etcd\n"), "--name: 'etcd\\n'"),
+    (("--namespace", "db\n"), "--namespace: 'db\\n'"),
+    (("--storage-class", "ssd\n"), "--storage-class: 'ssd\\n'"),
+    (("--component-def", "etcd\n"), "--component-def 'etcd\\n'"),
+    (("--service-version", "3.5.15\n"), "--service-version '3.5.15\\n'"),
+])
+def test_a_final_newline_is_refused_in_flags(kbmc, no_kubeconfig, args, message) -> None:
+    one_error(etcd(kbmc, *args), message)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("controlPlane__namespace", "kb-system\n"),
+    ("controlPlane__release", "kubeblocks\n"),
+    ("controlPlane__version", "0.9.0\n"),
+    ("controlPlane__kubeconfigSecret", "kbmc\n"),
+    ("dataPlanes__0__cilium__clusterName", "k8s-1\n"),
+    ("dataPlanes__0__cilium__podCIDR", "10.1.0.0/16\n"),
+    ("dataPlanes__0__metallb__addresses__0", "10.4.0.0/16\n"),
+])
+def test_a_final_newline_is_refused_in_the_topology(kbmc, no_kubeconfig, tmp_path, field, value) -> None:
+    write(tmp_path, variant(**{field: value}))
+    one_error(kbmc("validate"), "\\n'")
+
+
+def test_plain_yaml_only_for_whole_safe_strings() -> None:
+    from kbmc.templating import yaml_scalar
+
+    assert yaml_scalar("etcd") == "etcd"
+    assert yaml_scalar("etcd\n") == '"etcd\\n"'
+
+
+# ---- 12: control characters and line separators in annotation values -----------------------------------------
+
+CONTROL_VALUES = ["a\x7fb", "a\x85b", "a\u2028b", "a\u2029b", "\x00", "tab\there", "\ufeffbom", "end\r\n"]
+
+
+@pytest.mark.parametrize("value", CONTROL_VALUES)
+def test_control_characters_in_annotation_values_round_trip(kbmc, no_kubeconfig, value) -> None:
+    r = etcd(kbmc, "--annotation", f"note={value}")
+    assert r.code == 0, r.stderr
+    assert yaml.safe_load(r.stdout)["metadata"]["annotations"]["note"] == value
+    j = etcd(kbmc, "-o", "json", "--annotation", f"note={value}")
+    assert j.code == 0, j.stderr
+    assert json.loads(j.stdout)["metadata"]["annotations"]["note"] == value
+
+
+def test_subnet_id_is_escaped_too(kbmc, no_kubeconfig) -> None:
+    r = kbmc("cluster", "create", "etcd", "--no-placement", "--network", "cloud-lb", "--cloud", "volcengine",
+             "--subnet-id", "subnet\x85x")
+    assert r.code == 0, r.stderr
+    annotations = yaml.safe_load(r.stdout)["spec"]["componentSpecs"][0]["services"][0]["annotations"]
+    assert annotations["service.beta.kubernetes.io/volcengine-loadbalancer-subnet-id"] == "subnet\x85x"
+
+
+# ---- 13: ASCII digits only ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--cpu", "١٠٠m"), ("--memory", "１Gi"), ("--storage", "1²Gi"),
+                                             ("--cpu-limit", "𝟙")])
+def test_quantities_take_ascii_digits_only(kbmc, no_kubeconfig, flag, value) -> None:
+    one_error(etcd(kbmc, flag, value), "is not a Kubernetes quantity")
+
+
+def test_topology_numbers_take_ascii_digits_only(kbmc, no_kubeconfig, tmp_path) -> None:
+    write(tmp_path, variant(dataPlanes__0__cilium__podCIDR="١٠.1.0.0/16"))
+    one_error(kbmc("validate"), "dataPlanes[0].cilium.podCIDR")
+    write(tmp_path, variant(controlPlane__version="٠.9.0"))
+    one_error(kbmc("validate"), "controlPlane.version")
+
+
+# ---- 14: names the operator derives Service names from ----------------------------------------------------------
+
+
+def test_cluster_name_limit_comes_from_the_derived_service_names(kbmc, no_kubeconfig) -> None:
+    # <name>-etcd-headless is the longest derived name for 3 replicas: 63 - 14 = 49.
+    assert etcd(kbmc, "--name", "a" * 49).code == 0
+    one_error(etcd(kbmc, "--name", "a" * 50), "longer than 49 characters (the operator names a Service <name>-etcd-headless")
+    # with 10^9 replicas the last pod Service, <name>-etcd-peer-999999999, is longer: 63 - 20 = 43.
+    one_error(etcd(kbmc, "--name", "a" * 44, "--replicas", "1000000000"), "<name>-etcd-peer-999999999")
+    assert etcd(kbmc, "--name", "a" * 43, "--replicas", "1000000000").code == 0
+
+
+@pytest.mark.parametrize("name", ["1etcd", "etcd.db", "-etcd"])
+def test_cluster_names_are_dns_1035(kbmc, no_kubeconfig, name) -> None:
+    one_error(etcd(kbmc, "--name", name), "--name:")
+
+
+@pytest.mark.parametrize("prefix", ["-", "--", "", "1etcd-", "Etcd-", "a" * 45])
+def test_generate_name_prefixes_are_checked(kbmc, no_kubeconfig, prefix) -> None:
+    one_error(etcd(kbmc, "--generate-name", prefix), "--generate-name")
+
+
+def test_a_generate_name_prefix_may_end_with_a_dash_and_reach_the_limit(kbmc, no_kubeconfig) -> None:
+    assert etcd(kbmc, "--generate-name", "a" * 43 + "-").code == 0  # 44 + 5 random = 49
+
+
+# ---- 15: flags that were not checked ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--component-def", "Etcd"), "--component-def 'Etcd' must be"),
+    (("--component-def", "e" * 65), "at most 64"),
+    (("--api", "v1", "--component-def", "1etcd"), "starting with a letter"),
+    (("--service-version", "3.5"), "is not a semantic version"),
+    (("--service-version", "3." + "1" * 31), "longer than 32 characters"),
+    (("--api", "v1", "--service-version", "3.6.1+build.1"), "pod label"),
+    (("--storage-class", "Fast_SSD"), "--storage-class: 'Fast_SSD'"),
+    (("--label", "/team=db"), "the prefix before '/' must not be empty"),
+    (("--annotation", "/note=x"), "the prefix before '/' must not be empty"),
+    (("--label", "Ex.com/team=db"), "prefix 'Ex.com' must be a DNS subdomain"),
+    (("--annotation", f"note={'x' * (256 * 1024)}"), "more than Kubernetes' limit of 262144"),
+    (("--replicas", "2147483648"), "--replicas 2147483648 must be between 1 and 2147483647"),
+])
+def test_unchecked_flags_are_checked(kbmc, no_kubeconfig, args, message) -> None:
+    one_error(etcd(kbmc, *args), message)
+
+
+@pytest.mark.parametrize("args", [
+    ("--component-def", "1etcd-0.9.0"),  # v1alpha1's pattern allows a leading digit
+    ("--service-version", "3.5.15+build.1"),  # v1alpha1 keeps it in an annotation
+    ("--annotation", "Ex.com/Note=x"),  # the server checks annotation keys lower-cased
+    ("--replicas", "2147483647"),
+])
+def test_what_the_api_accepts_is_accepted(kbmc, no_kubeconfig, args) -> None:
+    r = etcd(kbmc, *args)
+    assert r.code == 0, r.stderr
+
+
+def test_rules_match_the_real_crds() -> None:
+    """The componentDef/serviceVersion rules kbmc applies are the ones in the real Cluster CRDs."""
+    from kbmc.cluster import manifests
+    from tests.testbed.crds import CrdsUnavailable, load_crds
+
+    for api in manifests.APIS:
+        try:
+            cluster_crd = load_crds(api)[0]
+        except CrdsUnavailable as exc:
+            pytest.skip(str(exc))
+        version = next(ver for ver in cluster_crd["spec"]["versions"] if ver["name"] == api)
+        comp = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["componentSpecs"]["items"]
+        props = comp["properties"]
+        assert props["componentDef"]["pattern"] == manifests.COMPONENT_DEF_PATTERN[api]
+        assert props["componentDef"]["maxLength"] == manifests.COMPONENT_DEF_MAX
+        assert props["serviceVersion"]["maxLength"] == manifests.SERVICE_VERSION_MAX
+        assert props["replicas"]["format"] == "int32"
+
+
+def test_release_names_are_limited_as_helm_limits_them(kbmc, no_kubeconfig, tmp_path) -> None:
+    write(tmp_path, variant(controlPlane__release="r" * 53))
+    assert kbmc("validate").code == 0
+    write(tmp_path, variant(controlPlane__release="r" * 54))
+    one_error(kbmc("validate"), "longer than 53 characters (helm's limit)")
+
+
+@pytest.mark.parametrize(("pod_cidr", "lb"), [("::ffff:10.1.0.0/112", "10.1.0.0/24"),
+                                              ("10.1.0.0/16", "::ffff:10.1.2.0-::ffff:10.1.2.9")])
+def test_ipv4_mapped_ipv6_overlaps_ipv4(kbmc, no_kubeconfig, tmp_path, pod_cidr, lb) -> None:
+    write(tmp_path, variant(dataPlanes__0__cilium__podCIDR=pod_cidr, dataPlanes__2__metallb__addresses=[lb]))
+    one_error(kbmc("validate"), "dataPlanes[2].metallb.addresses[0]: overlaps dataPlanes[0].cilium.podCIDR")
+
+
+# ---- 16: non-finite timeouts ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0"])
+def test_timeouts_must_be_finite_and_positive(kbmc, no_kubeconfig, tmp_path, value) -> None:
+    one_error(etcd(kbmc, "--timeout", value), "--timeout")
+    kube = tmp_path / "kubeconfig"
+    kube.write_text(yaml.safe_dump({
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": n, "context": {"cluster": "c", "user": "u"}} for n in ("cp", "k8s-1")]}))
+    one_error(kbmc("env", "check", "--context", "cp", "--data-planes", "k8s-1", "--timeout", value, kubeconfig=kube),
+              "--timeout")
+
+
+# ---- 17: crashes become one-line input errors ------------------------------------------------------------------
+
+
+def test_a_non_utf8_topology_file(kbmc, no_kubeconfig, tmp_path) -> None:
+    (tmp_path / "kbmc.yaml").write_bytes(yaml.safe_dump(GOOD).encode() + b"# caf\xe9\n")
+    for command in (("validate",), ("cluster", "create", "etcd")):
+        one_error(kbmc(*command), "is not UTF-8 text")
+
+
+def test_a_5000_digit_cluster_id(kbmc, no_kubeconfig, tmp_path) -> None:
+    text = yaml.safe_dump(GOOD).replace("clusterID: 1", "clusterID: " + "9" * 5000)
+    (tmp_path / "kbmc.yaml").write_text(text)
+    one_error(kbmc("validate"), "(5000 digits) is too long")
+    (tmp_path / "kbmc.yaml").write_text(text.replace("9" * 5000, "9" * 4000))
+    one_error(kbmc("validate"), "a 4000-digit number is out of range")
+
+
+@pytest.mark.parametrize("value", ["1e1000000", "9" * 5000, "1e4294967296", "8Ei"])
+def test_huge_quantities(kbmc, no_kubeconfig, value) -> None:
+    one_error(etcd(kbmc, "--cpu", value), "--cpu")
+
+
+def test_init_into_a_directory_or_a_missing_one(kbmc, no_kubeconfig, tmp_path) -> None:
+    planes = ("--context", "cp", "--data-planes", "k8s-1")
+    one_error(kbmc("-f", str(tmp_path), "init", *planes), "is a directory")
+    one_error(kbmc("-f", str(tmp_path / "missing" / "kbmc.yaml"), "init", *planes), "does not exist")
+    assert not (tmp_path / "missing").exists()
+
+
+def test_a_non_utf8_argument(kbmc, no_kubeconfig) -> None:
+    bad = b"note=caf\xe9".decode("utf-8", "surrogateescape")  # how Python hands over such an argument
+    one_error(etcd(kbmc, "-o", "json", "--annotation", bad), "'note=caf\\xe9' is not valid UTF-8")
+
+
+# ---- 18: messages -------------------------------------------------------------------------------------------
+
+
+def test_validate_names_the_right_index_after_a_plane_without_context(kbmc, no_kubeconfig, tmp_path) -> None:
+    doc = copy.deepcopy(GOOD)
+    del doc["dataPlanes"][0]["context"]
+    doc["dataPlanes"][2]["context"] = "k8s-2"
+    write(tmp_path, doc)
+    r = kbmc("validate")
+    assert "dataPlanes[2].context: duplicate context 'k8s-2' (also dataPlanes[1])" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("text", [
+    "apiVersion: kbmc.io/v1alpha1\nkind: Topology\nkind: Topology\n",
+    "controlPlane:\n  context: a\n  context: b\n",
+])
+def test_duplicate_keys_are_refused(kbmc, no_kubeconfig, tmp_path, text) -> None:
+    (tmp_path / "kbmc.yaml").write_text(text)
+    one_error(kbmc("validate"), "duplicate key")
+
+
+def test_duplicate_keys_in_a_kubeconfig_are_refused(kbmc, tmp_path) -> None:
+    kube = tmp_path / "kubeconfig"
+    kube.write_text("current-context: a\ncurrent-context: b\ncontexts: []\n")
+    r = kbmc("--context", "cp", "--data-planes", "k8s-1", "env", "check", kubeconfig=kube)
+    one_error(r, "duplicate key 'current-context'")
+
+
+def test_one_problem_is_one_line(kbmc, no_kubeconfig, tmp_path) -> None:
+    write(tmp_path, variant(controlPlane__namespace="Bad"))
+    one_error(kbmc("validate"), "controlPlane.namespace")
+
+
+def test_no_placement_flag_is_not_blamed(kbmc, no_kubeconfig, tmp_path) -> None:
+    doc = copy.deepcopy(GOOD)
+    for plane in doc["dataPlanes"]:
+        plane["enabled"] = False
+    write(tmp_path, doc)
+    r = kbmc("cluster", "create", "etcd")
+    one_error(r, "no data planes to place the Cluster on (kbmc.yaml's enabled data planes lists none)")
+    assert "--placement is empty" not in r.stderr
+
+
+def test_a_bad_data_planes_entry_is_reported_as_data_planes(kbmc, tmp_path) -> None:
+    kube = tmp_path / "kubeconfig"
+    kube.write_text(yaml.safe_dump({"contexts": [{"name": "a", "context": {"cluster": "a"}}],
+                                    "clusters": [{"name": "a", "cluster": {"server": "https://a"}}]}))
+    one_error(kbmc("--data-planes", "a,zz", "cluster", "create", "etcd", kubeconfig=kube),
+              "--data-planes: unknown context 'zz'")
+
+
+# ---- 19: overlaps, found by sorting (the 511-plane timing is a benchmark: tests/bench/topology_overlap.py) -----
+
+
+def many_planes(n: int) -> dict[str, Any]:
+    return {"apiVersion": "kbmc.io/v1alpha1", "kind": "Topology", "controlPlane": {"context": "cp"},
+            "network": {"eastWest": "cilium", "northSouth": "metallb", "cilium": {"maxConnectedClusters": 511}},
+            "dataPlanes": [{"context": f"k{i}", "cilium": {"clusterName": f"k{i}", "clusterID": i + 1,
+                                                            "podCIDR": f"10.{i // 256}.{i % 256}.0/24"},
+                            "metallb": {"addresses": [f"10.{2 + i // 256}.{i % 256}.1-10.{2 + i // 256}.{i % 256}.254"]}}
+                           for i in range(n)]}
+
+
+def test_511_planes_find_exactly_the_overlapping_ones() -> None:
+    doc = many_planes(511)
+    topology.parse(copy.deepcopy(doc))  # disjoint: valid
+    doc["dataPlanes"][400]["metallb"]["addresses"] = ["10.0.7.128-10.0.7.130"]  # inside plane 7's pod CIDR
+    doc["dataPlanes"][10]["cilium"]["podCIDR"] = "10.0.0.0/16"  # covers planes 0..255's pod CIDRs
+    with pytest.raises(InputError) as info:
+        topology.parse(doc)
+    problems = info.value.problems  # type: ignore[attr-defined]
+    assert any(p.startswith("dataPlanes[400].metallb.addresses[0]: overlaps dataPlanes[") for p in problems)
+    flagged = {p.split(":")[0] for p in problems} | {p.split("overlaps ")[1].split(";")[0] for p in problems}
+    assert "dataPlanes[10].cilium.podCIDR" in flagged
+    assert {f"dataPlanes[{i}].cilium.podCIDR" for i in range(256) if i != 10} <= flagged
+    assert not any(f"dataPlanes[{i}]." in p for p in problems for i in range(256, 400))
