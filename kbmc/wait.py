@@ -22,6 +22,8 @@ def wait_for(
     *,
     timeout: float,
     interval: float = 1.0,
+    backoff: float = 1.0,
+    max_interval: float = 10.0,
     on_progress: Callable[[str | None], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
@@ -29,7 +31,8 @@ def wait_for(
     """Call `check` until it reports done; raise WaitTimeout carrying the last reason.
 
     An exception from `check` counts as "not yet" with the exception as the reason,
-    so a briefly unreachable server does not end the wait early.
+    so a briefly unreachable server does not end the wait early. With `backoff` > 1 the
+    pause grows by that factor after each try, up to `max_interval`.
     """
     deadline = clock() + timeout
     last: str | None = None
@@ -49,3 +52,4 @@ def wait_for(
         if remaining <= 0:
             raise WaitTimeout(what, timeout, last)
         sleep(min(interval, remaining))
+        interval = min(interval * backoff, max(max_interval, interval))

@@ -112,6 +112,7 @@ _GROUPS = {
     "cluster": "kbmc.cli.cluster",
     "operator": "kbmc.cli.operator",
     "rbac": "kbmc.cli.rbac",
+    "network": "kbmc.cli.network",
 }
 _registered: set[str] = set()
 

@@ -1,19 +1,41 @@
 """A recording stand-in for an external CLI we cannot run here (cilium, kbcli, helm).
 
 Each call is appended as one JSON line to $KBMC_STANDIN_LOG: tool, argv, the
-subcommand path and the kube context. Arguments are checked the way the real
-tool's flag parser would: unknown subcommands and flags, flags missing their
-value, `--set` values that helm's parser rejects, and the runbook's em-dash
-flags (`—context`) are refused with a non-zero exit and an error on stderr.
-$KBMC_STANDIN_FAIL="tool:code:message" makes that tool fail on purpose.
+subcommand path, the kube context, and when it started and ended. Arguments are
+checked the way the real tool's flag parser would: unknown subcommands and flags,
+flags missing their value, `--set` values that helm's parser rejects, and the
+runbook's em-dash flags (`—context`) are refused with a non-zero exit and an error
+on stderr.
+
+$KBMC_STANDIN_FAIL="tool[ subcommand][@context]:code:message" makes matching calls
+fail on purpose (several specs separated by ";;").
+
+With $KBMC_STANDIN_CLUSTERS=1, cilium also acts on the cluster the way cilium-cli
+does, through the real API server of the named context (kubeconfig: --kubeconfig,
+else $KUBECONFIG); without it, cilium calls are only recorded:
+- `install` creates kube-system/cilium-config (cluster-name, cluster-id,
+  cluster-pool-ipv4-cidr, max-connected-clusters) and refuses a second install;
+- `clustermesh enable` creates the kube-system/clustermesh-apiserver Service;
+- `clustermesh connect` writes each peer's cluster name as a key of the
+  kube-system/cilium-clustermesh Secret (helm mode keeps peers there), in the
+  modes `unicast`, `bidirectional` (default) and `mesh`;
+- `clustermesh status [-o json]` fails while ClusterMesh is not enabled, else prints
+  cilium-cli's status JSON (`connectivity.clusters`: remote cluster name ->
+  configured/connected agent counts).
+$KBMC_STANDIN_CILIUM_VERSION (default v0.18.3) is the reported cilium-cli release; before
+v0.16.19 `clustermesh connect` takes one `--destination-context` and knows neither
+`--connection-mode` nor `--parallel`, as the real releases did.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 import sys
+import time
+from typing import Any
 
 # tool -> (subcommand paths, flags taking a value, boolean flags, flag naming the kube context)
 _COMMON_VALUE = {"--kubeconfig"}
@@ -23,8 +45,8 @@ SPECS: dict[str, tuple[set[tuple[str, ...]], set[str], set[str], str]] = {
          ("clustermesh", "disable"), ("clustermesh", "status"), ("clustermesh", "connect"),
          ("clustermesh", "disconnect"), ("connectivity", "test")},
         {"--context", "--set", "--version", "--service-type", "--destination-context", "--connection-mode",
-         "--parallel", "--wait-duration", "-n", "--namespace"},
-        {"--wait", "--enable-kvstoremesh"},
+         "--parallel", "--wait-duration", "-n", "--namespace", "-o", "--output"},
+        {"--wait", "--enable-kvstoremesh", "--client"},
         "--context",
     ),
     "kbcli": (
@@ -38,7 +60,7 @@ SPECS: dict[str, tuple[set[tuple[str, ...]], set[str], set[str], str]] = {
         {("version",), ("install",), ("upgrade",), ("uninstall",), ("status",), ("list",), ("repo", "add"),
          ("repo", "update"), ("get", "values")},
         {"--kube-context", "--set", "--set-string", "-f", "--values", "--version", "--timeout", "-n",
-         "--namespace", "-o", "--output"},
+         "--namespace", "-o", "--output", "--filter", "--repo"},
         {"--create-namespace", "--wait", "--install", "--atomic", "--all-namespaces", "-A"},
         "--kube-context",
     ),
@@ -63,6 +85,15 @@ COMMAND_SPECS: dict[tuple[str, tuple[str, ...]], tuple[set[str], set[str], bool]
     ),
 }
 _BOOL_VALUES = {"true", "false", "1", "0", "t", "f", "True", "False", "TRUE", "FALSE"}
+DEFAULT_CILIUM_VERSION = "v0.18.3"
+MULTI_DESTINATION_SINCE = (0, 16, 19)
+_NEW_CONNECT_FLAGS = {"--connection-mode", "--parallel"}
+
+
+class Failed(Exception):
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _split_set(value: str) -> list[str]:
@@ -79,6 +110,15 @@ def _command_of(tool: str, argv: list[str]) -> tuple[str, ...] | None:
 
 
 def parse(tool: str, argv: list[str]) -> tuple[tuple[str, ...], dict[str, list[str]], list[str]]:
+    """The subcommand, flags and positional arguments; on a parse error, the tool's message and exit 1."""
+    try:
+        return _parse(tool, argv)
+    except Failed as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.code) from None
+
+
+def _parse(tool: str, argv: list[str]) -> tuple[tuple[str, ...], dict[str, list[str]], list[str]]:
     paths, value_flags, bool_flags, _ = SPECS[tool]
     value_flags = value_flags | _COMMON_VALUE
     specific = _command_of(tool, argv)
@@ -92,13 +132,13 @@ def parse(tool: str, argv: list[str]) -> tuple[tuple[str, ...], dict[str, list[s
     while i < len(argv):
         arg = argv[i]
         if arg[:1] in ("\u2014", "\u2013"):
-            raise SystemExit(_fail(f'unknown command "{arg}" for "{tool}" (an em dash is not "--")'))
+            raise Failed(f'unknown command "{arg}" for "{tool}" (an em dash is not "--")')
         if arg.startswith("-"):
             name, eq, inline = arg.partition("=")
             if name in bool_flags:
                 if eq and inline not in _BOOL_VALUES:
-                    raise SystemExit(_fail(f'invalid argument "{inline}" for "{name}" flag: strconv.ParseBool: '
-                                           f'parsing "{inline}": invalid syntax'))
+                    raise Failed(f'invalid argument "{inline}" for "{name}" flag: strconv.ParseBool: '
+                                 f'parsing "{inline}": invalid syntax')
                 flags.setdefault(name, []).append(inline if eq else "true")
             elif name in value_flags:
                 if eq:
@@ -107,50 +147,243 @@ def parse(tool: str, argv: list[str]) -> tuple[tuple[str, ...], dict[str, list[s
                     i += 1
                     value = argv[i]
                 else:
-                    raise SystemExit(_fail(f"flag needs an argument: {name}"))
+                    raise Failed(f"flag needs an argument: {name}")
                 if name in _SET_FLAGS:
                     for item in _split_set(value):
                         if "=" not in item:
-                            raise SystemExit(_fail(f'failed parsing {name} data: key "{item}" has no value'))
+                            raise Failed(f'failed parsing {name} data: key "{item}" has no value')
                 if name in ("-f", "--values") and not os.path.isfile(value):
-                    raise SystemExit(_fail(f"open {value}: no such file or directory"))
+                    raise Failed(f"open {value}: no such file or directory")
                 flags.setdefault(name, []).append(value)
             else:
-                raise SystemExit(_fail(f"unknown flag: {name}"))
+                raise Failed(f"unknown flag: {name}")
         else:
             words.append(arg)
         i += 1
     for n in (2, 1):
         if tuple(words[:n]) in paths:
             if words[n:] and not positional_ok:
-                raise SystemExit(_fail(f'unknown command "{words[n]}" for "{tool} {" ".join(words[:n])}"'))
+                raise Failed(f'unknown command "{words[n]}" for "{tool} {" ".join(words[:n])}"')
             return tuple(words[:n]), flags, words[n:]
-    raise SystemExit(_fail(f'unknown command "{" ".join(words)}" for "{tool}"'))
+    raise Failed(f'unknown command "{" ".join(words)}" for "{tool}"')
 
 
-def _fail(message: str) -> int:
-    print(f"Error: {message}", file=sys.stderr)
-    return 1
+def cilium_version() -> tuple[str, tuple[int, ...]]:
+    text = os.environ.get("KBMC_STANDIN_CILIUM_VERSION", DEFAULT_CILIUM_VERSION)
+    return text, tuple(int(p) for p in text.lstrip("v").split("-")[0].split("."))
+
+
+def _injected_failure(tool: str, command: tuple[str, ...], context: str | None) -> tuple[int, str] | None:
+    for spec in filter(None, os.environ.get("KBMC_STANDIN_FAIL", "").split(";;")):
+        target, code, message = spec.split(":", 2)
+        who, _, where = target.partition("@")
+        words = who.split()
+        if words[0] != tool or tuple(words[1:]) != command[:len(words) - 1]:
+            continue
+        if where and where != context:
+            continue
+        return int(code), message
+    return None
+
+
+# ---- cilium against the cluster -------------------------------------------------------------------
+
+NAMESPACE = "kube-system"
+CONFIG = "cilium-config"
+MESH_SERVICE = "clustermesh-apiserver"
+MESH_SECRET = "cilium-clustermesh"
+
+
+class Cluster:
+    """One context's API, through kbmc's own client (the stand-in runs in kbmc's environment)."""
+
+    def __init__(self, context: str, kubeconfig: str | None) -> None:
+        from kbmc import kubeconfig as kc
+        from kbmc.clients import ClientRegistry
+
+        config = kc.load(kubeconfig)
+        if context not in config.contexts:
+            raise Failed(f'unable to create Kubernetes client: context "{context}" does not exist')
+        self.context = context
+        self.client = ClientRegistry(config).for_context(context)
+
+    def path(self, plural: str, name: str | None = None) -> str:
+        from kbmc.clients import resource_path
+
+        return resource_path("v1", plural, NAMESPACE, name)
+
+    def config(self) -> dict[str, str] | None:
+        cm = self.client.get_or_none(self.path("configmaps", CONFIG))
+        return None if cm is None else dict(cm.get("data") or {})
+
+    def mesh_enabled(self) -> bool:
+        return self.client.get_or_none(self.path("services", MESH_SERVICE)) is not None
+
+    def peers(self) -> list[str]:
+        secret = self.client.get_or_none(self.path("secrets", MESH_SECRET))
+        return sorted((secret or {}).get("data") or {})
+
+    def add_peers(self, names: list[str]) -> None:
+        data = {n: base64.b64encode(f"endpoints:\n- https://{n}.mesh.cilium.io:2379\n".encode()).decode()
+                for n in names}
+        body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": MESH_SECRET, "namespace": NAMESPACE},
+                "data": data}
+        if self.client.get_or_none(self.path("secrets", MESH_SECRET)) is None:
+            self.client.create(self.path("secrets"), body)
+        else:
+            self.client.patch(self.path("secrets", MESH_SECRET), {"data": data})
+
+
+def _ensure_namespace(cluster: Cluster) -> None:
+    from kbmc.clients import resource_path
+
+    if cluster.client.get_or_none(resource_path("v1", "namespaces", name=NAMESPACE)) is None:
+        cluster.client.create(resource_path("v1", "namespaces"),
+                              {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+
+
+def _sets(flags: dict[str, list[str]]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for raw in flags.get("--set", []):
+        for item in _split_set(raw):
+            key, _, value = item.partition("=")
+            values[key] = value
+    return values
+
+
+def _mesh_identity(cluster: Cluster) -> str:
+    config = cluster.config()
+    if config is None:
+        raise Failed(f'unable to retrieve ConfigMap "{CONFIG}": configmaps "{CONFIG}" not found')
+    if not cluster.mesh_enabled():
+        raise Failed(f'unable to get clustermesh service "{MESH_SERVICE}": services "{MESH_SERVICE}" not found')
+    name, cid = config.get("cluster-name", "default"), config.get("cluster-id", "0")
+    if name == "default" or cid == "0":
+        raise Failed(f"remote cluster has non-unique name ({name}) and/or ID ({cid})")
+    return name
+
+
+def run_cilium(command: tuple[str, ...], flags: dict[str, list[str]]) -> str:
+    version, version_tuple = cilium_version()
+    if command == ("version",):
+        lines = [f"cilium-cli: {version} compiled with go1.23.4 on linux/amd64",
+                 "cilium image (default): v1.16.5", "cilium image (stable): v1.16.5"]
+        if "--client" not in flags:
+            lines.append("cilium image (running): unknown. Unable to obtain cilium version. Reason: release: not found")
+        return "\n".join(lines) + "\n"
+    if not os.environ.get("KBMC_STANDIN_CLUSTERS"):
+        return ""
+    context = (flags.get("--context") or [None])[-1]
+    if context is None:
+        raise Failed("the stand-in needs --context: kbmc must never rely on the current context")
+    kubeconfig = (flags.get("--kubeconfig") or [os.environ.get("KUBECONFIG")])[-1]
+    cluster = Cluster(context, kubeconfig)
+    if command == ("install",):
+        if cluster.config() is not None:
+            raise Failed("cannot re-use a name that is still in use")
+        sets = _sets(flags)
+        data = {"cluster-name": sets.get("cluster.name", "default"), "cluster-id": sets.get("cluster.id", "0"),
+                "cluster-pool-ipv4-cidr": sets.get("ipam.operator.clusterPoolIPv4PodCIDRList", "10.0.0.0/8"),
+                "ipam": "cluster-pool"}
+        if "maxConnectedClusters" in sets:
+            data["max-connected-clusters"] = sets["maxConnectedClusters"]
+        _ensure_namespace(cluster)
+        cluster.client.create(cluster.path("configmaps"), {"apiVersion": "v1", "kind": "ConfigMap",
+                                                            "metadata": {"name": CONFIG, "namespace": NAMESPACE},
+                                                            "data": data})
+        return "🔮 Auto-detected Kubernetes kind: unknown\n✅ Cilium was successfully installed!\n"
+    if command == ("clustermesh", "enable"):
+        if cluster.config() is None:
+            raise Failed(f'Unable to enable ClusterMesh: configmaps "{CONFIG}" not found')
+        service_type = (flags.get("--service-type") or ["NodePort"])[-1]
+        if service_type not in ("LoadBalancer", "NodePort", "ClusterIP"):
+            raise Failed(f'Unable to enable ClusterMesh: unknown service type "{service_type}"')
+        if not cluster.mesh_enabled():
+            cluster.client.create(cluster.path("services"), {
+                "apiVersion": "v1", "kind": "Service", "metadata": {"name": MESH_SERVICE, "namespace": NAMESPACE},
+                "spec": {"type": service_type, "selector": {"k8s-app": MESH_SERVICE},
+                         "ports": [{"port": 2379, "targetPort": 2379, "protocol": "TCP"}]}})
+        return "✅ ClusterMesh enabled!\n"
+    if command == ("clustermesh", "status"):
+        if not cluster.mesh_enabled():
+            raise Failed(f'Unable to determine status: deployments.apps "{MESH_SERVICE}" not found')
+        peers = cluster.peers()
+        config = cluster.config() or {}
+        # cilium-cli's clustermesh.Status (one agent here); zero values are omitted as its omitempty tags do.
+        connectivity: dict[str, Any] = {"clusters": {p: {"configured": 1, "connected": 1} for p in peers},
+                                        "total": 1}
+        if peers:
+            connectivity["connected"] = {"min": len(peers), "avg": float(len(peers)), "max": len(peers)}
+        status = {"access_information": {"ServiceIPs": ["192.0.2.1"], "ServicePort": 32379,
+                                         "ClusterID": config.get("cluster-id"),
+                                         "ClusterName": config.get("cluster-name")},
+                  "connectivity": connectivity, "kvstoremesh": {"enabled": False}}
+        if (flags.get("-o") or flags.get("--output") or ["summary"])[-1] == "json":
+            return json.dumps(status, indent=2) + "\n"
+        return f"✅ All 1 nodes are connected to all clusters [min:{len(peers)} / avg:{len(peers)} / max:{len(peers)}]\n"
+    if command == ("clustermesh", "connect"):
+        destinations = flags.get("--destination-context") or []
+        if version_tuple < MULTI_DESTINATION_SINCE:
+            for flag in _NEW_CONNECT_FLAGS:
+                if flag in flags:
+                    raise Failed(f"unknown flag: {flag}")
+            if len(destinations) != 1:
+                raise Failed('"--destination-context" given more than once')
+            names = destinations
+        else:
+            names = [n for value in destinations for n in value.split(",") if n]
+        if not names:
+            raise Failed("--destination-context is required")
+        mode = (flags.get("--connection-mode") or ["bidirectional"])[-1]
+        if mode not in ("unicast", "bidirectional", "mesh"):
+            raise Failed(f"invalid connection mode {mode!r}")
+        involved = {context: cluster, **{n: Cluster(n, kubeconfig) for n in names}}
+        identity = {ctx: _mesh_identity(c) for ctx, c in involved.items()}
+        if mode == "mesh":
+            for ctx, c in involved.items():
+                c.add_peers([identity[o] for o in involved if o != ctx])
+        else:
+            cluster.add_peers([identity[n] for n in names])
+            if mode == "bidirectional":
+                for n in names:
+                    involved[n].add_peers([identity[context]])
+        return "✅ Connected cluster(s)\n"
+    return ""
 
 
 def main(tool: str, argv: list[str]) -> int:
-    fail = os.environ.get("KBMC_STANDIN_FAIL", "")
-    try:
-        command, flags, positional = parse(tool, argv)
-    except SystemExit as exc:
-        return int(exc.code or 1)
+    started = time.time()
+    command: tuple[str, ...] = ()
+    flags: dict[str, list[str]] = {}
+    positional: list[str] = []
     context_flag = SPECS[tool][3]
-    values_files = {path: open(path).read() for name in ("-f", "--values") for path in flags.get(name, [])}
-    record = {"tool": tool, "argv": argv, "command": list(command), "flags": flags, "args": positional,
-              "context": (flags.get(context_flag) or [None])[-1], "valuesFiles": values_files}
-    log = os.environ.get("KBMC_STANDIN_LOG")
-    if log:
-        with open(log, "a") as fh:
-            fh.write(json.dumps(record) + "\n")
-    if fail.startswith(f"{tool}:"):
-        _, code, message = fail.split(":", 2)
-        print(message, file=sys.stderr)
-        return int(code)
-    if command == ("version",):
-        print(f"{tool} stand-in (kbmc tests)")
-    return 0
+    code, out, err = 0, "", ""
+    try:
+        command, flags, positional = _parse(tool, argv)
+        context = (flags.get(context_flag) or [None])[-1]
+        injected = _injected_failure(tool, command, context)
+        if injected:
+            code, err = injected
+        elif tool == "cilium":
+            out = run_cilium(command, flags)
+        elif command == ("version",):
+            out = f"{tool} stand-in (kbmc tests)\n"
+    except Failed as exc:
+        code, err = exc.code, f"Error: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a stand-in bug must show, not pass silently
+        code, err = 3, f"stand-in error: {type(exc).__name__}: {exc}"
+    if command:
+        values_files = {path: open(path).read() for name in ("-f", "--values") for path in flags.get(name, [])}
+        record: dict[str, Any] = {"tool": tool, "argv": argv, "command": list(command), "flags": flags,
+                                  "args": positional, "context": (flags.get(context_flag) or [None])[-1],
+                                  "valuesFiles": values_files, "started": started, "ended": time.time(),
+                                  "exit": code}
+        log = os.environ.get("KBMC_STANDIN_LOG")
+        if log:
+            with open(log, "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+    if out:
+        sys.stdout.write(out)
+    if err:
+        print(err, file=sys.stderr)
+    return code

@@ -49,14 +49,19 @@ def all_crds(release: str = CHART_RELEASE) -> list[dict[str, Any]]:
 
 
 def module_dir(release: str) -> Path:
+    return module_dir_of(MODULE, release)
+
+
+def module_dir_of(module: str, release: str) -> Path:
+    """Where `go mod download` put a module release (downloaded once, then from the module cache)."""
     go = shutil.which("go")
     if go is None:
-        raise CrdsUnavailable("Go is not installed: cannot fetch the KubeBlocks CRDs")
-    proc = subprocess.run([go, "mod", "download", "-json", f"{MODULE}@{release}"], capture_output=True, text=True,
+        raise CrdsUnavailable(f"Go is not installed: cannot fetch {module}")
+    proc = subprocess.run([go, "mod", "download", "-json", f"{module}@{release}"], capture_output=True, text=True,
                           env=dict(os.environ, GOFLAGS="-mod=mod"))
     info = json.loads(proc.stdout or "{}")
     if proc.returncode != 0 or "Dir" not in info:
-        raise CrdsUnavailable(f"go mod download {MODULE}@{release} failed: {info.get('Error') or proc.stderr.strip()}")
+        raise CrdsUnavailable(f"go mod download {module}@{release} failed: {info.get('Error') or proc.stderr.strip()}")
     return Path(info["Dir"])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -127,3 +128,29 @@ def test_raise_failures_names_every_failed_context() -> None:
     with pytest.raises(OperationError, match=r"^probing: a: ZeroDivisionError.*; c: ZeroDivisionError"):
         raise_failures(results, "probing")
     raise_failures(fan_out(["a"], lambda c: c), "probing")  # nothing failed: no error
+
+
+def test_wait_backs_off_between_tries_up_to_its_cap() -> None:
+    now = [0.0]
+    pauses: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        now[0] += seconds
+
+    tries = iter([Poll(False, "webhook not ready")] * 5 + [Poll(True)])
+    wait_for("pool", lambda: next(tries), timeout=100, interval=0.5, backoff=2.0, max_interval=3.0,
+             clock=lambda: now[0], sleep=sleep)
+    assert pauses == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+def test_clustermesh_status_json_peers_are_the_connected_remote_clusters() -> None:
+    from kbmc.network.cilium import parse_cli_version, parse_status_peers
+
+    status = {"connectivity": {"connected": {"min": 1, "avg": 1, "max": 1}, "total": 2,
+                               "clusters": {"k8s-2": {"configured": 2, "connected": 2}, "k8s-3": {"configured": 2}}},
+              "kvstoremesh": {"enabled": True, "status": {"clusters": {"k8s-4": {"configured": 1, "connected": 1}}}}}
+    assert parse_status_peers(json.dumps(status)) == {"k8s-2", "k8s-4"}
+    assert parse_cli_version("cilium-cli: v0.16.19 compiled with go1.23.2 on linux/amd64\n"
+                             "cilium image (default): v1.16.2\n") == (0, 16, 19)
+    assert parse_cli_version("cilium-cli:  compiled with go1.22.0 on linux/amd64") is None

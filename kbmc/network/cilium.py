@@ -1,0 +1,432 @@
+"""`kbmc network cilium`: Cilium ClusterMesh across the data planes, through cilium-cli (runbook step 4).
+
+Plan first: read what each data plane already runs (kube-system/cilium-config, the
+clustermesh-apiserver Service, `cilium clustermesh status -o json`), compare it with
+kbmc.yaml, refuse any cluster whose name/id/pod CIDR differ (changing them under running
+pods is destructive), and only then run what is missing: install, enable + status --wait,
+connect, status --wait. One cluster's failure stops only the steps that depend on it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kbmc.clients import ClientRegistry, resource_path
+from kbmc.errors import CommandError, InputError, KbmcError, OperationError
+from kbmc.fanout import fan_out
+from kbmc.network import mesh
+from kbmc.network.plan import Action, require_reachable, require_tool
+from kbmc.runner import Runner
+
+STEPS = ("install", "enable", "connect", "status")
+SERVICE_TYPES = ("NodePort", "LoadBalancer")
+NAMESPACE = "kube-system"
+CONFIG_MAP = "cilium-config"
+MESH_SERVICE = "clustermesh-apiserver"
+# cilium-cli releases from v0.16.19 take several --destination-context values, --connection-mode and
+# --parallel (cilium/cilium#34510 and #35021, after v0.16.18 shipped).
+MULTI_DESTINATION_SINCE = (0, 16, 19)
+_CLI_VERSION = re.compile(r"^cilium-cli:\s*v?(\d+)\.(\d+)\.(\d+)", re.M)
+
+
+@dataclass
+class Member:
+    context: str
+    name: str
+    cluster_id: int
+    pod_cidr: str
+
+    @property
+    def values(self) -> tuple[str, str, str]:
+        return (self.name, str(self.cluster_id), self.pod_cidr)
+
+
+@dataclass
+class CiliumParams:
+    members: list[Member]
+    service_type: str = "NodePort"
+    max_connected_clusters: int = 255
+    steps: tuple[str, ...] = STEPS
+    timeout: float = 900.0
+    parallel: int = 4
+    kubeconfig: str | None = None
+    dry_run: bool = False
+
+
+@dataclass
+class Observed:
+    """What a data plane runs now."""
+
+    installed: tuple[str, str, str] | None = None  # cluster-name, cluster-id, cluster-pool-ipv4-cidr
+    mesh_enabled: bool = False
+    peers: set[str] = field(default_factory=set)  # Cilium cluster names it is connected to
+    status_error: str | None = None  # why `clustermesh status` could not tell
+
+
+@dataclass
+class CiliumPlan:
+    cli_version: tuple[int, int, int] | None
+    multi_destination: bool
+    observed: dict[str, Observed]
+    actions: list[Action]
+    rounds: list[list[tuple[str, str]]]
+    connected: list[tuple[str, str]]  # pairs already connected when planned
+
+    def as_dict(self, kubeconfig: str | None = None) -> dict[str, Any]:
+        return {
+            "cliVersion": ".".join(map(str, self.cli_version)) if self.cli_version else None,
+            "multiDestination": self.multi_destination,
+            "alreadyConnected": [list(p) for p in self.connected],
+            "rounds": [[list(p) for p in r] for r in self.rounds],
+            "actions": [a.as_dict(kubeconfig) for a in self.actions],
+        }
+
+
+@dataclass
+class ClusterSummary:
+    context: str
+    install: str = "not run"
+    mesh: str = "not run"
+    status: str = "not run"
+    peers: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"context": self.context, "install": self.install, "mesh": self.mesh, "status": self.status,
+                "peers": self.peers}
+
+
+@dataclass
+class CiliumResult:
+    plan: CiliumPlan
+    clusters: list[ClusterSummary]
+    pairs: dict[tuple[str, str], str]
+    done: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"done": self.done, "clusters": [c.as_dict() for c in self.clusters],
+                "pairs": [{"pair": list(p), "state": s} for p, s in self.pairs.items()]}
+
+
+# ---- reading the clusters ----------------------------------------------------------------------------
+
+
+def parse_cli_version(text: str) -> tuple[int, int, int] | None:
+    """`cilium version --client` prints `cilium-cli: v0.16.20 compiled with go1.23.3 on linux/amd64` first."""
+    m = _CLI_VERSION.search(text)
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
+
+
+def parse_status_peers(text: str) -> set[str]:
+    """The remote clusters the agents are connected to, from `cilium clustermesh status -o json`.
+
+    cilium-cli's clustermesh.Status: `connectivity.clusters` maps each remote cluster name to
+    `{configured, connected}` agent counts (zero counts omitted); with KVStoreMesh the same block sits
+    under `kvstoremesh.status`. The document may also carry access information (certificates):
+    it is parsed here and never printed.
+    """
+    try:
+        doc = json.loads(text or "{}")
+    except ValueError:
+        raise OperationError("cannot read `cilium clustermesh status -o json` output (not JSON)") from None
+    if not isinstance(doc, dict):
+        return set()
+    blocks = [doc.get("connectivity"), ((doc.get("kvstoremesh") or {}).get("status"))]
+    peers: set[str] = set()
+    for block in blocks:
+        for name, stats in ((block or {}).get("clusters") or {}).items():
+            if isinstance(stats, dict) and int(stats.get("connected") or 0) > 0:
+                peers.add(name)
+    return peers
+
+
+def observe(registry: ClientRegistry, runner: Runner, context: str, kubeconfig: str | None,
+            timeout: float) -> Observed:
+    client = registry.for_context(context)
+    seen = Observed()
+    config = client.get_or_none(resource_path("v1", "configmaps", NAMESPACE, CONFIG_MAP))
+    if config is not None:
+        data = config.get("data") or {}
+        seen.installed = (data.get("cluster-name", "default"), data.get("cluster-id", "0"),
+                          data.get("cluster-pool-ipv4-cidr", "(not cluster-pool IPAM)"))
+    seen.mesh_enabled = client.get_or_none(resource_path("v1", "services", NAMESPACE, MESH_SERVICE)) is not None
+    if seen.mesh_enabled:
+        try:
+            out = runner.run("cilium", ["clustermesh", "status", "-o", "json"], context=context,
+                             kubeconfig=kubeconfig, timeout=timeout)
+        except CommandError as exc:
+            # ClusterMesh is enabled but not answering yet (its apiserver still starting): no peer is known
+            # to be connected, so its pairs are connected again (cilium-cli's connect is idempotent).
+            seen.status_error = exc.stderr_tail or str(exc)
+        else:
+            seen.peers = parse_status_peers(out.stdout)
+    return seen
+
+
+# ---- the plan ------------------------------------------------------------------------------------
+
+
+def install_args(member: Member, max_connected: int) -> list[str]:
+    args = ["install", "--set", f"cluster.name={member.name}", "--set", f"cluster.id={member.cluster_id}",
+            "--set", f"ipam.operator.clusterPoolIPv4PodCIDRList={member.pod_cidr}"]
+    if max_connected != 255:
+        args += ["--set", f"maxConnectedClusters={max_connected}"]
+    return args
+
+
+def status_args(timeout: float) -> list[str]:
+    return ["clustermesh", "status", "--wait", "--wait-duration", f"{int(max(1, timeout))}s"]
+
+
+def build_plan(registry: ClientRegistry, runner: Runner, params: CiliumParams) -> CiliumPlan:
+    contexts = [m.context for m in params.members]
+    if params.service_type not in SERVICE_TYPES:
+        raise InputError(f"--service-type {params.service_type!r} is not one of {', '.join(SERVICE_TYPES)}")
+    require_tool("cilium")
+    require_reachable(registry, contexts)
+    version = parse_cli_version(runner.run("cilium", ["version", "--client"], context=None, timeout=60).stdout)
+    multi = version is not None and version >= MULTI_DESTINATION_SINCE
+    results = fan_out(contexts, lambda ctx: observe(registry, runner, ctx, params.kubeconfig, 60))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise OperationError("cannot read the current Cilium state, nothing was run: "
+                             + "; ".join(f"{r.context}: {r.error}" for r in failed))
+    observed = {r.context: r.value for r in results if r.value is not None}
+
+    refused = []
+    for m in params.members:
+        have = observed[m.context].installed
+        if have is not None and have != m.values:
+            diffs = [f"{what} {h} (kbmc.yaml: {w})" for what, h, w in zip(("cluster-name", "cluster-id", "pod CIDR"),
+                                                                         have, m.values, strict=True) if h != w]
+            refused.append(f"{m.context} runs Cilium with {', '.join(diffs)}")
+    if refused:
+        raise InputError("; ".join(refused) + "; nothing was run",
+                         hint="changing a cluster's Cilium name, id or pod CIDR under running pods is destructive: "
+                              "fix kbmc.yaml to match, or reinstall Cilium there yourself")
+
+    connected = [(a, b) for a, b in mesh.all_pairs(contexts)
+                 if _name(params, b) in observed[a].peers and _name(params, a) in observed[b].peers]
+    missing = [p for p in mesh.all_pairs(contexts) if p not in connected]
+
+    actions: list[Action] = []
+    steps = params.steps
+    if "install" in steps:
+        for m in params.members:
+            if observed[m.context].installed is None:
+                actions.append(Action("install", m.context, "cilium", install_args(m, params.max_connected_clusters)))
+    if "enable" in steps:
+        for m in params.members:
+            if not observed[m.context].mesh_enabled:
+                actions.append(Action("enable", m.context, "cilium",
+                                      ["clustermesh", "enable", "--service-type", params.service_type]))
+                actions.append(Action("enable", m.context, "cilium", status_args(params.timeout)))
+    rounds: list[list[tuple[str, str]]] = []
+    if "connect" in steps and missing:
+        actions += connect_actions(params, missing, multi)
+        if not multi:
+            rounds = [[p for p in r if p in missing] for r in mesh.rounds(contexts)]
+            rounds = [r for r in rounds if r]
+    if "status" in steps:
+        for m in params.members:
+            actions.append(Action("status", m.context, "cilium", status_args(params.timeout)))
+    return CiliumPlan(version, multi, observed, actions, rounds, connected)
+
+
+def _name(params: CiliumParams, context: str) -> str:
+    return next(m.name for m in params.members if m.context == context)
+
+
+def connect_actions(params: CiliumParams, missing: list[tuple[str, str]], multi: bool) -> list[Action]:
+    contexts = [m.context for m in params.members]
+    if not multi:
+        actions = []
+        for i, round_ in enumerate(r for r in ([p for p in r if p in missing] for r in mesh.rounds(contexts)) if r):
+            for a, b in round_:
+                actions.append(Action("connect", a, "cilium", ["clustermesh", "connect", "--destination-context", b],
+                                      round=i + 1))
+        return actions
+    involved = list(dict.fromkeys(c for p in missing for c in p))
+    if len(missing) == len(mesh.all_pairs(involved)) and set(missing) == set(mesh.all_pairs(involved)):
+        # Nothing connected among them yet: one call meshes them all.
+        source, *others = involved
+        return [Action("connect", source, "cilium",
+                       ["clustermesh", "connect", "--destination-context", ",".join(others),
+                        "--connection-mode", "mesh", "--parallel", str(max(1, min(params.parallel, len(others))))])]
+    actions = []
+    remaining = list(missing)
+    for source in contexts:
+        dests = [b for a, b in remaining if a == source]
+        if not dests:
+            continue
+        remaining = [p for p in remaining if p[0] != source]
+        actions.append(Action("connect", source, "cilium",
+                              ["clustermesh", "connect", "--destination-context", ",".join(dests),
+                               "--connection-mode", "bidirectional",
+                               "--parallel", str(max(1, min(params.parallel, len(dests))))]))
+    return actions
+
+
+# ---- running it -------------------------------------------------------------------------------------
+
+
+def run(registry: ClientRegistry, runner: Runner, params: CiliumParams, plan: CiliumPlan,
+        on_event: Callable[[str], None] | None = None) -> CiliumResult:
+    contexts = [m.context for m in params.members]
+    summary = {c: ClusterSummary(c) for c in contexts}
+    broken: dict[str, str] = {}  # context -> why later steps skip it
+    note = on_event or (lambda _msg: None)
+
+    def call(action: Action) -> None:
+        runner.run("cilium", action.args, context=action.context, kubeconfig=params.kubeconfig,
+                   timeout=params.timeout + 60)
+
+    def phase(step: str, label: str, done_word: str, per_context: dict[str, list[Action]],
+              already: Callable[[str], bool]) -> None:
+        for ctx in contexts:
+            if ctx in broken:
+                setattr(summary[ctx], label, f"blocked: {broken[ctx]}")
+            elif ctx not in per_context:
+                setattr(summary[ctx], label, "already done" if already(ctx) else f"missing (run --step {step})")
+        todo = [c for c in per_context if c not in broken]
+
+        def work(ctx: str) -> None:
+            for action in per_context[ctx]:
+                call(action)
+
+        for r in fan_out(todo, work):
+            if r.ok:
+                setattr(summary[r.context], label, done_word)
+                note(f"{r.context}: {done_word}")
+            else:
+                setattr(summary[r.context], label, f"failed: {r.error}")
+                broken[r.context] = f"{step} failed"
+                note(f"{r.context}: {step} failed: {r.error}")
+
+    def by_context(step: str) -> dict[str, list[Action]]:
+        grouped: dict[str, list[Action]] = {}
+        for a in plan.actions:
+            if a.step == step:
+                grouped.setdefault(a.context, []).append(a)
+        return grouped
+
+    observed = plan.observed
+    if "install" in params.steps:
+        phase("install", "install", "installed", by_context("install"), lambda c: observed[c].installed is not None)
+    else:
+        for c in contexts:
+            summary[c].install = "already done" if observed[c].installed else "not installed"
+            if not observed[c].installed:
+                broken[c] = "Cilium not installed"
+    if "enable" in params.steps:
+        phase("enable", "mesh", "enabled", by_context("enable"), lambda c: observed[c].mesh_enabled)
+    else:
+        for c in contexts:
+            summary[c].mesh = "already done" if observed[c].mesh_enabled else "not enabled"
+            if not observed[c].mesh_enabled and c not in broken:
+                broken[c] = "ClusterMesh not enabled"
+
+    pairs: dict[tuple[str, str], str] = {p: "already connected" for p in plan.connected}
+    if "connect" in params.steps:
+        _connect(plan, params, contexts, broken, pairs, call, note)
+    else:
+        for p in mesh.all_pairs(contexts):
+            pairs.setdefault(p, "not connected")
+
+    if "status" in params.steps:
+        phase("status", "status", "ready", by_context("status"), lambda c: False)
+
+    # Who is connected now, as the clusters themselves report it.
+    readable = fan_out(contexts, lambda ctx: observe(registry, runner, ctx, params.kubeconfig, 60))
+    names = {m.context: m.name for m in params.members}
+    for r in readable:
+        if r.ok and r.value is not None:
+            summary[r.context].peers = sorted(c for c in contexts if names[c] in r.value.peers)
+    done = (all(not s.startswith(("failed", "blocked", "missing", "not"))
+                for c in summary.values() for s in _requested(c, params.steps))
+            and ("connect" not in params.steps or all(s in ("connected", "already connected") for s in pairs.values())))
+    return CiliumResult(plan, list(summary.values()), dict(sorted(pairs.items())), done)
+
+
+def _requested(c: ClusterSummary, steps: tuple[str, ...]) -> list[str]:
+    return [getattr(c, label) for step, label in (("install", "install"), ("enable", "mesh"), ("status", "status"))
+            if step in steps]
+
+
+def _connect(plan: CiliumPlan, params: CiliumParams, contexts: list[str], broken: dict[str, str],
+             pairs: dict[tuple[str, str], str], call: Callable[[Action], None], note: Callable[[str], None]) -> None:
+    actions = [a for a in plan.actions if a.step == "connect"]
+    if not actions:
+        return
+    healthy = [c for c in contexts if c not in broken]
+    missing = [p for p in mesh.all_pairs(contexts) if p not in pairs]
+    for p in missing:
+        if p[0] in broken or p[1] in broken:
+            bad = p[0] if p[0] in broken else p[1]
+            pairs[p] = f"blocked: {bad}: {broken[bad]}"
+    if plan.multi_destination:
+        # The calls were planned for every cluster; re-plan among the healthy ones.
+        todo = [p for p in missing if p[0] in healthy and p[1] in healthy]
+        if not todo:
+            return
+        sub = CiliumParams([m for m in params.members if m.context in healthy], parallel=params.parallel)
+        for action in connect_actions(sub, todo, True):
+            covered = _covered(action, todo)
+            try:
+                call(action)
+            except KbmcError as exc:
+                for p in covered:
+                    pairs[p] = f"failed: {exc}"
+                note(f"{action.context}: connect failed: {exc}")
+                continue
+            for p in covered:
+                pairs[p] = "connected"
+            note(f"{action.context}: connected to {', '.join(b if a == action.context else a for a, b in covered)}")
+        return
+    for round_no in sorted({a.round for a in actions if a.round is not None}):
+        batch = [a for a in actions if a.round == round_no and a.context not in broken
+                 and a.args[-1] not in broken]
+        labels = {f"{a.context} <-> {a.args[-1]}": a for a in batch}
+
+        def connect_one(label: str, labels: dict[str, Action] = labels) -> None:
+            call(labels[label])
+
+        for r in fan_out(list(labels), connect_one):
+            a = labels[r.context]
+            pair = (a.context, a.args[-1])
+            pairs[pair] = "connected" if r.ok else f"failed: {r.error}"
+            note(f"round {round_no}: {r.context}: {'connected' if r.ok else 'failed: ' + str(r.error)}")
+
+
+def _covered(action: Action, todo: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    dests = action.args[action.args.index("--destination-context") + 1].split(",")
+    group = [action.context, *dests]
+    if "mesh" in action.args:
+        return [p for p in todo if p[0] in group and p[1] in group]
+    return [p for p in todo if (p[0] == action.context and p[1] in dests) or (p[1] == action.context and p[0] in dests)]
+
+
+def members_from(topology: Any, contexts: list[str]) -> list[Member]:
+    """The Cilium values of the named data planes, from kbmc.yaml (already validated by the topology parser)."""
+    if topology is None:
+        raise InputError("kbmc network cilium needs kbmc.yaml for each cluster's Cilium name, id and pod CIDR",
+                         hint="create one with `kbmc init`, or pass -f FILE")
+    by_context = {d.context: d for d in topology.data_planes}
+    members, lacking = [], []
+    for ctx in contexts:
+        d = by_context.get(ctx)
+        if d is None:
+            raise InputError(f"data plane {ctx!r} is not in {topology.source}", hint="add it under dataPlanes")
+        if d.cilium_name is None or d.cilium_id is None or d.pod_cidr is None:
+            lacking.append(ctx)
+            continue
+        members.append(Member(ctx, d.cilium_name, d.cilium_id, d.pod_cidr))
+    if lacking:
+        raise InputError(f"{topology.source}: no cilium section for {', '.join(lacking)}",
+                         hint="add cilium: {clusterName, clusterID, podCIDR} to each data plane")
+    if len(members) < 2:
+        raise InputError("a ClusterMesh needs at least two data planes")
+    return members

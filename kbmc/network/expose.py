@@ -1,0 +1,260 @@
+"""`kbmc network expose`: one Service per pod of a KubeBlocks Cluster, in the data plane where the pod runs,
+and the endpoint table clients use (runbook step 4, north-south).
+
+The Cluster lives in the control plane; its pods are found in every data plane by their labels.
+Services are server-side applied with kbmc's field manager and labelled, so a re-run changes
+nothing and `--delete` removes exactly what kbmc created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kbmc.clients import ApiError, ClientRegistry, resource_path
+from kbmc.errors import InputError, OperationError
+from kbmc.fanout import fan_out
+from kbmc.network.plan import Action, require_reachable
+from kbmc.wait import Poll, wait_for
+
+SERVICE_TYPES = ("NodePort", "LoadBalancer")
+ADDRESS_TYPES = ("InternalIP", "ExternalIP")
+GROUP = "apps.kubeblocks.io"
+INSTANCE = "app.kubernetes.io/instance"
+COMPONENT = "apps.kubeblocks.io/component-name"
+POD_NAME_LABELS = ("apps.kubeblocks.io/pod-name", "statefulset.kubernetes.io/pod-name")
+ROLE = "kubeblocks.io/role"
+MANAGED_BY = "app.kubernetes.io/managed-by"
+EXPOSE = "kbmc.io/expose"
+EXPOSED_POD = "kbmc.io/pod"
+SUFFIX = "-ext"
+
+
+@dataclass
+class ExposeParams:
+    name: str
+    namespace: str
+    control_plane: str
+    data_planes: list[str]
+    service_type: str = "NodePort"
+    port: str | None = None  # a number or a container port name; default: every container port
+    address_type: str = "InternalIP"
+    component: str | None = None
+    wait: bool = False
+    timeout: float = 300.0
+    dry_run: bool = False
+
+
+@dataclass
+class Endpoint:
+    pod: str
+    context: str
+    component: str
+    role: str
+    service: str
+    port_name: str
+    address: str  # address:port, or "pending" / why there is none
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"pod": self.pod, "context": self.context, "component": self.component, "role": self.role,
+                "service": self.service, "port": self.port_name, "address": self.address}
+
+
+@dataclass
+class ExposeResult:
+    endpoints: list[Endpoint] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    deleted: dict[str, list[str]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def validate(params: ExposeParams) -> None:
+    if params.service_type not in SERVICE_TYPES:
+        raise InputError(f"--type {params.service_type!r} is not one of {', '.join(SERVICE_TYPES)}")
+    if params.address_type not in ADDRESS_TYPES:
+        raise InputError(f"--address-type {params.address_type!r} is not one of {', '.join(ADDRESS_TYPES)}")
+
+
+def find_cluster(registry: ClientRegistry, params: ExposeParams, apis: list[str]) -> dict[str, Any]:
+    client = registry.for_context(params.control_plane)
+    for api in apis:
+        try:
+            found = client.get_or_none(resource_path(f"{GROUP}/{api}", "clusters", params.namespace, params.name))
+        except ApiError as exc:
+            if exc.not_found:
+                continue
+            raise
+        if found is not None:
+            return dict(found)
+    raise InputError(f"Cluster {params.name!r} not found in namespace {params.namespace!r} of {params.control_plane}",
+                     hint="check the name and -n NAMESPACE (kubectl get clusters.apps.kubeblocks.io -A)")
+
+
+def service_name(pod: str) -> str:
+    return (pod[: 63 - len(SUFFIX)].rstrip("-") + SUFFIX) if len(pod) + len(SUFFIX) > 63 else pod + SUFFIX
+
+
+def container_ports(pod: dict[str, Any], wanted: str | None) -> list[dict[str, Any]]:
+    ports = []
+    for container in pod["spec"].get("containers", []):
+        for p in container.get("ports") or []:
+            if (p.get("protocol") or "TCP") in ("TCP", "UDP", "SCTP"):
+                ports.append(p)
+    if wanted is not None:
+        chosen = [p for p in ports if str(p["containerPort"]) == wanted or p.get("name") == wanted]
+        if not chosen:
+            if wanted.isdigit():
+                return [{"containerPort": int(wanted), "name": f"port-{wanted}", "protocol": "TCP"}]
+            return []
+        return chosen[:1]
+    return ports
+
+
+def service_for(pod: dict[str, Any], params: ExposeParams) -> dict[str, Any] | str:
+    """The Service exposing one pod, or why there cannot be one."""
+    labels = pod["metadata"].get("labels") or {}
+    pod_name = pod["metadata"]["name"]
+    key = next((k for k in POD_NAME_LABELS if labels.get(k) == pod_name), None)
+    if key is None:
+        return f"pod {pod_name} has no pod-name label ({' or '.join(POD_NAME_LABELS)}) to select it alone"
+    ports = container_ports(pod, params.port)
+    if not ports:
+        return f"pod {pod_name} declares no container port{' ' + params.port if params.port else ''}; pass --port"
+    spec_ports = []
+    for i, p in enumerate(ports):
+        name = p.get("name") or f"port-{p['containerPort']}"
+        spec_ports.append({"name": name[:15] if name else f"p{i}", "port": int(p["containerPort"]),
+                           "targetPort": int(p["containerPort"]), "protocol": p.get("protocol") or "TCP"})
+    return {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": service_name(pod_name), "namespace": params.namespace,
+                     "labels": {MANAGED_BY: "kbmc", EXPOSE: params.name, EXPOSED_POD: pod_name}},
+        "spec": {"type": params.service_type, "ports": spec_ports,
+                 "selector": {INSTANCE: params.name, COMPONENT: labels.get(COMPONENT, ""), key: pod_name}},
+    }
+
+
+def _pods(registry: ClientRegistry, ctx: str, params: ExposeParams) -> list[dict[str, Any]]:
+    selector = f"{INSTANCE}={params.name}," + (f"{COMPONENT}={params.component}" if params.component else COMPONENT)
+    items = registry.for_context(ctx).get(resource_path("v1", "pods", params.namespace),
+                                          labelSelector=selector).get("items", [])
+    return sorted(items, key=lambda p: p["metadata"]["name"])
+
+
+def _node_address(registry: ClientRegistry, ctx: str, node_name: str | None, address_type: str) -> str | None:
+    client = registry.for_context(ctx)
+    nodes = []
+    if node_name:
+        node = client.get_or_none(resource_path("v1", "nodes", name=node_name))
+        if node is not None:
+            nodes.append(node)
+    # A NodePort answers on every node: fall back to any node with such an address.
+    nodes += client.get(resource_path("v1", "nodes")).get("items", [])
+    for node in nodes:
+        for a in (node.get("status") or {}).get("addresses") or []:
+            if a.get("type") == address_type and a.get("address"):
+                return str(a["address"])
+    return None
+
+
+def _endpoints(registry: ClientRegistry, ctx: str, pod: dict[str, Any], svc: dict[str, Any],
+               params: ExposeParams) -> list[Endpoint]:
+    labels = pod["metadata"].get("labels") or {}
+    rows = []
+    for p in svc["spec"].get("ports", []):
+        if params.service_type == "NodePort":
+            host = _node_address(registry, ctx, pod["spec"].get("nodeName"), params.address_type)
+            address = f"{host}:{p.get('nodePort')}" if host and p.get("nodePort") else \
+                f"no node with an {params.address_type}"
+        else:
+            ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+            host = next((i.get("ip") or i.get("hostname") for i in ingress if i.get("ip") or i.get("hostname")), None)
+            address = f"{host}:{p['port']}" if host else "pending"
+        rows.append(Endpoint(pod["metadata"]["name"], ctx, labels.get(COMPONENT, "-"), labels.get(ROLE, "-"),
+                             svc["metadata"]["name"], p.get("name", str(p["port"])), address))
+    return rows
+
+
+def expose(registry: ClientRegistry, params: ExposeParams, apis: list[str],
+           on_event: Callable[[str], None] | None = None) -> ExposeResult:
+    validate(params)
+    require_reachable(registry, list(dict.fromkeys([params.control_plane, *params.data_planes])))
+    find_cluster(registry, params, apis)
+    note = on_event or (lambda _m: None)
+    result = ExposeResult()
+
+    def per_context(ctx: str) -> tuple[list[Action], list[Endpoint], list[str]]:
+        actions, rows, problems = [], [], []
+        client = registry.for_context(ctx)
+        for pod in _pods(registry, ctx, params):
+            svc = service_for(pod, params)
+            if isinstance(svc, str):
+                problems.append(svc)
+                continue
+            actions.append(Action("service", ctx, obj=svc))
+            if params.dry_run:
+                continue
+            path = resource_path("v1", "services", params.namespace, svc["metadata"]["name"])
+            applied = client.apply(path, svc)
+            note(f"{ctx}: Service {svc['metadata']['name']} -> pod {pod['metadata']['name']}")
+            rows += _endpoints(registry, ctx, pod, applied, params)
+        return actions, rows, problems
+
+    for r in fan_out(params.data_planes, per_context):
+        if not r.ok or r.value is None:
+            result.errors[r.context] = str(r.error)
+            continue
+        actions, rows, problems = r.value
+        result.actions += actions
+        result.endpoints += rows
+        if problems:
+            result.errors[r.context] = "; ".join(problems)
+    if not result.actions and not result.errors:
+        raise OperationError(f"Cluster {params.name} has no pods in {', '.join(params.data_planes)} yet "
+                             f"(labels {INSTANCE}={params.name}, {COMPONENT})")
+    if params.wait and params.service_type == "LoadBalancer" and not params.dry_run:
+        result.endpoints = wait_addresses(registry, params, result.endpoints)
+    return result
+
+
+def wait_addresses(registry: ClientRegistry, params: ExposeParams, endpoints: list[Endpoint]) -> list[Endpoint]:
+    latest = list(endpoints)
+
+    def check() -> Poll:
+        fresh: list[Endpoint] = []
+        for ctx in dict.fromkeys(e.context for e in endpoints):
+            for pod in _pods(registry, ctx, params):
+                svc = registry.for_context(ctx).get_or_none(
+                    resource_path("v1", "services", params.namespace, service_name(pod["metadata"]["name"])))
+                if svc is not None:
+                    fresh += _endpoints(registry, ctx, pod, svc, params)
+        latest[:] = fresh
+        pending = [e.service for e in fresh if e.address == "pending"]
+        return Poll(not pending, f"no address yet for {', '.join(dict.fromkeys(pending))}" if pending else None)
+
+    wait_for("LoadBalancer addresses", check, timeout=params.timeout, interval=1.0)
+    return latest
+
+
+def delete(registry: ClientRegistry, params: ExposeParams) -> ExposeResult:
+    """Remove exactly the Services kbmc created for this Cluster (selected by kbmc's labels)."""
+    require_reachable(registry, params.data_planes)
+    selector = f"{MANAGED_BY}=kbmc,{EXPOSE}={params.name}"
+
+    def per_context(ctx: str) -> list[str]:
+        client = registry.for_context(ctx)
+        items = client.get(resource_path("v1", "services", params.namespace), labelSelector=selector).get("items", [])
+        names = [s["metadata"]["name"] for s in items]
+        if not params.dry_run:
+            for name in names:
+                client.delete(resource_path("v1", "services", params.namespace, name))
+        return names
+
+    result = ExposeResult()
+    for r in fan_out(params.data_planes, per_context):
+        if r.ok and r.value is not None:
+            result.deleted[r.context] = r.value
+        else:
+            result.errors[r.context] = str(r.error)
+    return result

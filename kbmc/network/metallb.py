@@ -1,0 +1,274 @@
+"""`kbmc network metallb`: MetalLB and one address pool per data plane (runbook step 4, north-south).
+
+helm installs the chart in each data plane; kbmc then waits until MetalLB's controller is
+available and its validating webhook answers (applying a pool right after the install races
+the webhook: metallb issues #1540/#1612), and applies the cluster's IPAddressPool and
+L2Advertisement with server-side apply. Re-runs change nothing; a range changed in kbmc.yaml
+updates that cluster's pool only.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from kbmc import validation as v
+from kbmc.clients import ApiError, ClientRegistry, resource_path
+from kbmc.errors import InputError, OperationError, WaitTimeout
+from kbmc.fanout import fan_out
+from kbmc.kubeconfig import KubeConfig
+from kbmc.network.plan import Action, require_reachable, require_tool
+from kbmc.runner import Runner
+from kbmc.wait import Poll, wait_for
+
+RELEASE = "metallb"
+NAMESPACE = "metallb-system"
+REPO = "https://metallb.github.io/metallb"
+CHART_VERSION = "0.15.2"
+CONTROLLER = "metallb-controller"
+API = "metallb.io/v1beta1"
+POOL_NAME = "kbmc"
+LABELS = {"app.kubernetes.io/managed-by": "kbmc"}
+_CHART_VERSION = re.compile(r"-(v?\d+\.\d+\.\d+\S*)$")  # helm list's chart: <name>-<version>
+_WEBHOOK = re.compile(r'failed calling webhook "([^"]+)"')
+
+
+@dataclass
+class LbMember:
+    context: str
+    addresses: list[str]
+
+
+@dataclass
+class MetallbParams:
+    members: list[LbMember]
+    chart: str | None = None  # local directory, .tgz or oci:// reference; default: the official repository
+    version: str = CHART_VERSION
+    timeout: float = 300.0
+    kubeconfig: str | None = None
+    dry_run: bool = False
+
+
+@dataclass
+class ClusterOutcome:
+    context: str
+    helm: str = "not run"
+    pool: str = "not run"
+    advertisement: str = "not run"
+    addresses: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"context": self.context, "helm": self.helm, "pool": self.pool,
+                "advertisement": self.advertisement, "addresses": self.addresses}
+
+
+def pool(member: LbMember) -> dict[str, Any]:
+    return {"apiVersion": API, "kind": "IPAddressPool",
+            "metadata": {"name": POOL_NAME, "namespace": NAMESPACE, "labels": dict(LABELS)},
+            "spec": {"addresses": list(member.addresses)}}
+
+
+def advertisement() -> dict[str, Any]:
+    return {"apiVersion": API, "kind": "L2Advertisement",
+            "metadata": {"name": POOL_NAME, "namespace": NAMESPACE, "labels": dict(LABELS)},
+            "spec": {"ipAddressPools": [POOL_NAME]}}
+
+
+def helm_args(params: MetallbParams) -> list[str]:
+    args = ["upgrade", "--install", RELEASE]
+    chart = params.chart
+    if chart is None:
+        args += ["metallb", "--repo", REPO, "--version", params.version]
+    elif chart.startswith("oci://"):
+        args += [chart, "--version", params.version]
+    else:
+        args += [chart]
+    return args + ["-n", NAMESPACE, "--create-namespace"]
+
+
+def members_from(topology: Any, contexts: list[str]) -> list[LbMember]:
+    if topology is None:
+        raise InputError("kbmc network metallb needs kbmc.yaml for each cluster's address ranges",
+                         hint="create one with `kbmc init`, or pass -f FILE")
+    by_context = {d.context: d for d in topology.data_planes}
+    members, lacking = [], []
+    for ctx in contexts:
+        d = by_context.get(ctx)
+        if d is None:
+            raise InputError(f"data plane {ctx!r} is not in {topology.source}", hint="add it under dataPlanes")
+        if not d.lb_addresses:
+            lacking.append(ctx)
+        else:
+            members.append(LbMember(ctx, list(d.lb_addresses)))
+    if lacking:
+        raise InputError(f"{topology.source}: no metallb addresses for {', '.join(lacking)}",
+                         hint="add metallb: {addresses: [...]} to each data plane")
+    return members
+
+
+def check_api_server_addresses(kubeconfig: KubeConfig, members: list[LbMember]) -> None:
+    """A pool holding the cluster's own API server address would hand it to a Service."""
+    problems = []
+    for m in members:
+        host = urlparse(kubeconfig.context(m.context).server).hostname or ""
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            continue  # a name: nothing to compare without resolving it
+        point, _ = v.parse_address_range(f"{host}-{host}")  # the address as an interval of one
+        for entry in m.addresses:
+            interval, _ = v.parse_address_range(entry)
+            if point and interval and interval[0] <= point[0] <= interval[1]:
+                problems.append(f"{m.context}: MetalLB range {entry} contains the cluster's API server address {host}")
+    if problems:
+        raise InputError("; ".join(problems), hint="pick a range of free addresses outside the node and API networks")
+
+
+def plan(registry: ClientRegistry, params: MetallbParams) -> list[Action]:
+    if params.chart and not params.chart.startswith("oci://") and not Path(params.chart).exists():
+        raise InputError(f"--chart {params.chart} does not exist", hint="a chart directory, .tgz, or oci:// reference")
+    require_tool("helm")
+    require_reachable(registry, [m.context for m in params.members])
+    actions = []
+    for m in params.members:
+        actions.append(Action("install", m.context, "helm", helm_args(params)))
+        actions.append(Action("pool", m.context, obj=pool(m)))
+        actions.append(Action("advertisement", m.context, obj=advertisement()))
+    return actions
+
+
+# ---- running it -------------------------------------------------------------------------------------
+
+
+def _chart_version(params: MetallbParams) -> str | None:
+    if params.chart and not params.chart.startswith("oci://") and Path(params.chart, "Chart.yaml").is_file():
+        from kbmc.yamlio import load_yaml
+
+        doc = load_yaml(Path(params.chart, "Chart.yaml").read_text(), "Chart.yaml")
+        return str(doc.get("version")) if isinstance(doc, dict) else None
+    return params.version if not params.chart or params.chart.startswith("oci://") else None
+
+
+def installed_version(runner: Runner, context: str, kubeconfig: str | None) -> str | None:
+    """The chart version of the deployed release, from `helm list -o json`; None when not deployed."""
+    out = runner.run("helm", ["list", "-n", NAMESPACE, "--filter", f"^{RELEASE}$", "-o", "json"], context=context,
+                     kubeconfig=kubeconfig, timeout=60)
+    try:
+        releases = json.loads(out.stdout or "[]")
+    except ValueError:
+        return None
+    for release in releases if isinstance(releases, list) else []:
+        if release.get("name") == RELEASE and release.get("status") == "deployed":
+            m = _CHART_VERSION.search(str(release.get("chart", "")))
+            return m.group(1) if m else None
+    return None
+
+
+def controller_available(registry: ClientRegistry, context: str) -> Poll:
+    deployment = registry.for_context(context).get_or_none(
+        resource_path("apps/v1", "deployments", NAMESPACE, CONTROLLER))
+    if deployment is None:
+        return Poll(False, f"Deployment {NAMESPACE}/{CONTROLLER} not found yet")
+    status = deployment.get("status") or {}
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    if (conditions.get("Available") or {}).get("status") == "True" and status.get("availableReplicas", 0) >= 1:
+        return Poll(True)
+    reason = (conditions.get("Available") or {}).get("message") or "no available replica yet"
+    return Poll(False, f"{CONTROLLER}: {reason}")
+
+
+def apply_through_webhook(registry: ClientRegistry, context: str, obj: dict[str, Any], *, timeout: float,
+                          dry_run: bool = False, sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+    """Server-side apply, retried with backoff while MetalLB's webhook does not answer (or the CRD is new)."""
+    client = registry.for_context(context)
+    meta = obj["metadata"]
+    path = resource_path(API, obj["kind"].lower() + "s", meta["namespace"], meta["name"])
+    result: dict[str, Any] = {}
+    webhook: list[str] = []
+
+    def attempt() -> Poll:
+        try:
+            result.update(client.apply(path, obj, dry_run=dry_run))
+        except ApiError as exc:
+            message = str(exc.body.get("message") or exc)
+            if m := _WEBHOOK.search(message):
+                webhook[:] = [m.group(1)]
+                return Poll(False, message)
+            if exc.not_found or exc.unreachable or exc.status >= 500:
+                return Poll(False, message)
+            return Poll(False, message, failed=True)  # refused on its merits: retrying will not help
+        return Poll(True)
+
+    try:
+        wait_for(f"{obj['kind']} {meta['name']} in {context}", attempt, timeout=timeout, interval=0.5, backoff=2.0,
+                 max_interval=5.0, sleep=sleep)
+    except WaitTimeout as exc:
+        if webhook:
+            raise OperationError(
+                f"{context}: MetalLB's validating webhook {webhook[0]} did not answer within {timeout:g}s "
+                f"(last: {exc.last_reason}); until it does, the API server refuses every {obj['kind']}, so no "
+                f"LoadBalancer Service gets an address (metallb issues #1540/#1612)",
+                hint=f"check the {CONTROLLER} pods and the metallb-webhook-service endpoints in {NAMESPACE}") from None
+        raise
+    return result
+
+
+def run(registry: ClientRegistry, runner: Runner, params: MetallbParams,
+        on_event: Callable[[str], None] | None = None) -> list[ClusterOutcome]:
+    note = on_event or (lambda _m: None)
+    wanted = _chart_version(params)
+
+    outcomes = {m.context: ClusterOutcome(m.context, addresses=list(m.addresses)) for m in params.members}
+
+    def one(member: LbMember) -> ClusterOutcome:
+        ctx = member.context
+        out = outcomes[ctx]
+        have = installed_version(runner, ctx, params.kubeconfig)
+        if have is not None and wanted is not None and have == wanted:
+            out.helm = f"already installed ({have})"
+        else:
+            runner.run("helm", helm_args(params), context=ctx, kubeconfig=params.kubeconfig, timeout=params.timeout)
+            out.helm = f"installed ({wanted})" if have is None else f"upgraded ({have} -> {wanted})"
+        note(f"{ctx}: MetalLB {out.helm}")
+        deadline = time.monotonic() + params.timeout
+        wait_for(f"MetalLB's controller in {ctx}", lambda: controller_available(registry, ctx),
+                 timeout=params.timeout, interval=1.0)
+        # The webhook answers when a server-side dry run of the pool is accepted.
+        apply_through_webhook(registry, ctx, pool(member), timeout=max(1.0, deadline - time.monotonic()),
+                              dry_run=True)
+        for obj, attr in ((pool(member), "pool"), (advertisement(), "advertisement")):
+            client = registry.for_context(ctx)
+            meta = obj["metadata"]
+            path = resource_path(API, obj["kind"].lower() + "s", meta["namespace"], meta["name"])
+            before = client.get_or_none(path)
+            after = apply_through_webhook(registry, ctx, obj, timeout=max(1.0, deadline - time.monotonic()))
+            if before is None:
+                state = "created"
+            elif before["metadata"]["resourceVersion"] == after["metadata"]["resourceVersion"]:
+                state = "unchanged"
+            else:
+                state = "updated"
+            setattr(out, attr, state)
+        note(f"{ctx}: pool {out.pool} ({', '.join(member.addresses)}), L2Advertisement {out.advertisement}")
+        return out
+
+    by_context = {m.context: m for m in params.members}
+    for r in fan_out(list(by_context), lambda ctx: one(by_context[ctx])):
+        if not r.ok:
+            out = outcomes[r.context]
+            # The first step that did not finish is the one that failed.
+            attr = next(a for a in ("helm", "pool", "advertisement") if getattr(out, a) == "not run")
+            setattr(out, attr, f"failed: {r.error}")
+            note(f"{r.context}: {attr} failed: {r.error}")
+    return list(outcomes.values())
+
+
+def ok(outcome: ClusterOutcome) -> bool:
+    return not any(s.startswith(("failed", "not run")) for s in (outcome.helm, outcome.pool, outcome.advertisement))

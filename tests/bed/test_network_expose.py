@@ -1,0 +1,158 @@
+"""`kbmc network expose` against pods and nodes laid out in the bed's data planes the way the operator does."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from kbmc.clients import ClientRegistry, resource_path
+from tests.bed.test_cluster_apply import Crds
+from tests.cli.test_cluster_render import GOLDEN
+
+PLANES = ["k8s-1", "k8s-2", "k8s-3"]
+# Documentation addresses (RFC 5737) in Node status: shown to clients, never dialled here.
+INTERNAL = {"k8s-1": "192.0.2.11", "k8s-2": "192.0.2.12", "k8s-3": "192.0.2.13"}
+EXTERNAL = {"k8s-1": "198.51.100.11", "k8s-2": "198.51.100.12", "k8s-3": "198.51.100.13"}
+ROLES = {0: "leader", 1: "follower"}  # pod 2: no role label yet
+
+
+@pytest.fixture
+def layout(bed, registry: ClientRegistry, make_namespace) -> Iterator[dict[str, Any]]:
+    """A v1alpha1 etcd Cluster in cp; its pods 0,1,2 in k8s-1,2,3 (ordinal N -> placement[N % 3]); one node each."""
+    Crds(registry).use("v1alpha1")
+    ns = make_namespace("cp", *PLANES)
+    name = f"etcd-{secrets.token_hex(3)}"
+    cluster = yaml.safe_load((GOLDEN / "etcd-cilium.yaml").read_text())
+    cluster["metadata"] = {"name": name, "namespace": ns}
+    registry.for_context("cp").create(resource_path("apps.kubeblocks.io/v1alpha1", "clusters", ns), cluster)
+    nodes = {}
+    for i, ctx in enumerate(PLANES):
+        client = registry.for_context(ctx)
+        node = f"node-{name}-{i}"
+        client.create(resource_path("v1", "nodes"), {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})
+        client.patch(resource_path("v1", "nodes", name=node) + "/status", {"status": {"addresses": [
+            {"type": "InternalIP", "address": INTERNAL[ctx]}, {"type": "ExternalIP", "address": EXTERNAL[ctx]},
+            {"type": "Hostname", "address": node}]}})
+        nodes[ctx] = node
+        pod = f"{name}-etcd-{i}"
+        labels = {"app.kubernetes.io/instance": name, "app.kubernetes.io/managed-by": "kubeblocks",
+                  "apps.kubeblocks.io/component-name": "etcd", "apps.kubeblocks.io/pod-name": pod}
+        if i in ROLES:
+            labels["kubeblocks.io/role"] = ROLES[i]
+        client.create(resource_path("v1", "pods", ns), {
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod, "labels": labels},
+            "spec": {"nodeName": node, "containers": [{"name": "etcd", "image": "etcd:3.5", "ports": [
+                {"name": "client", "containerPort": 2379}, {"name": "peer", "containerPort": 2380}]}]}})
+    yield {"name": name, "ns": ns, "nodes": nodes}
+    for ctx, node in nodes.items():
+        registry.for_context(ctx).delete(resource_path("v1", "nodes", name=node))
+
+
+def expose(kbmc, bed, layout, *args: str):  # type: ignore[no-untyped-def]
+    return kbmc("network", "expose", layout["name"], "-n", layout["ns"], "--context", "cp",
+                "--data-planes", ",".join(PLANES), *args, kubeconfig=bed.kubeconfig_path)
+
+
+def services(registry: ClientRegistry, ctx: str, ns: str) -> dict[str, dict[str, Any]]:
+    items = registry.for_context(ctx).get(resource_path("v1", "services", ns))["items"]
+    return {s["metadata"]["name"]: s for s in items}
+
+
+def test_nodeport_services_land_beside_their_pods_and_the_table_is_right(kbmc, bed, registry, layout) -> None:
+    r = expose(kbmc, bed, layout, "-o", "json")
+    assert r.code == 0, r.output
+    name, ns = layout["name"], layout["ns"]
+    rows = json.loads(r.stdout)["endpoints"]
+    assert len(rows) == 6
+    for i, ctx in enumerate(PLANES):
+        pod = f"{name}-etcd-{i}"
+        here = services(registry, ctx, ns)
+        assert list(here) == [f"{pod}-ext"]  # only this data plane's pod
+        svc = here[f"{pod}-ext"]
+        assert svc["spec"]["type"] == "NodePort"
+        assert svc["spec"]["selector"] == {"app.kubernetes.io/instance": name,
+                                           "apps.kubeblocks.io/component-name": "etcd",
+                                           "apps.kubeblocks.io/pod-name": pod}
+        ports = {p["name"]: p for p in svc["spec"]["ports"]}
+        assert {n: (p["port"], p["targetPort"]) for n, p in ports.items()} == {"client": (2379, 2379),
+                                                                              "peer": (2380, 2380)}
+        mine = {row["port"]: row for row in rows if row["pod"] == pod}
+        assert all(row["context"] == ctx and row["role"] == ROLES.get(i, "-") for row in mine.values())
+        assert mine["client"]["address"] == f"{INTERNAL[ctx]}:{ports['client']['nodePort']}"
+        assert mine["peer"]["address"] == f"{INTERNAL[ctx]}:{ports['peer']['nodePort']}"
+
+    versions = {ctx: {n: s["metadata"]["resourceVersion"] for n, s in services(registry, ctx, ns).items()}
+                for ctx in PLANES}
+    again = expose(kbmc, bed, layout, "--address-type", "ExternalIP")
+    assert again.code == 0, again.output
+    assert {ctx: {n: s["metadata"]["resourceVersion"] for n, s in services(registry, ctx, ns).items()}
+            for ctx in PLANES} == versions
+    assert f"{EXTERNAL['k8s-2']}:" in again.stderr and "leader" in again.stderr
+
+
+def test_loadbalancer_addresses_pending_then_waited_for_and_delete_keeps_user_services(kbmc, bed, registry,
+                                                                                       layout) -> None:
+    name, ns = layout["name"], layout["ns"]
+    pending = expose(kbmc, bed, layout, "--type", "LoadBalancer", "--port", "client", "-o", "json")
+    assert pending.code == 0, pending.output
+    assert [row["address"] for row in json.loads(pending.stdout)["endpoints"]] == ["pending"] * 3
+
+    def load_balancer(stop: threading.Event) -> None:  # what MetalLB's controller would do
+        while not stop.is_set():
+            for i, ctx in enumerate(PLANES):
+                path = resource_path("v1", "services", ns, f"{name}-etcd-{i}-ext") + "/status"
+                registry.for_context(ctx).patch(path, {"status": {"loadBalancer": {"ingress": [
+                    {"ip": f"203.0.113.{10 + i}"}]}}})
+            time.sleep(0.5)
+
+    stop = threading.Event()
+    thread = threading.Thread(target=load_balancer, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        r = expose(kbmc, bed, layout, "--type", "LoadBalancer", "--port", "client", "--wait", "--timeout", "60",
+                   "-o", "json")
+    finally:
+        stop.set()
+        thread.join()
+    assert r.code == 0, r.output
+    assert {row["pod"]: row["address"] for row in json.loads(r.stdout)["endpoints"]} == {
+        f"{name}-etcd-{i}": f"203.0.113.{10 + i}:2379" for i in range(3)}
+
+    own = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "my-etcd"},
+           "spec": {"selector": {"app.kubernetes.io/instance": name, "apps.kubeblocks.io/component-name": "etcd",
+                                 "apps.kubeblocks.io/pod-name": f"{name}-etcd-0"},
+                    "ports": [{"port": 2379}]}}
+    registry.for_context("k8s-1").create(resource_path("v1", "services", ns), own)
+    gone = expose(kbmc, bed, layout, "--delete")
+    assert gone.code == 0, gone.output
+    assert list(services(registry, "k8s-1", ns)) == ["my-etcd"]
+    assert services(registry, "k8s-2", ns) == {} and services(registry, "k8s-3", ns) == {}
+
+
+def test_dry_run_shows_the_services_and_creates_none(kbmc, bed, registry, layout) -> None:
+    r = expose(kbmc, bed, layout, "--dry-run", "-o", "json")
+    assert r.code == 0, r.output
+    actions = json.loads(r.stdout)["actions"]
+    assert [(a["context"], a["apply"]["name"]) for a in actions] == [
+        (ctx, f"{layout['name']}-etcd-{i}-ext") for i, ctx in enumerate(PLANES)]
+    assert all(services(registry, ctx, layout["ns"]) == {} for ctx in PLANES)
+
+
+def test_a_cluster_that_does_not_exist_is_bad_input(kbmc, bed, registry, layout) -> None:
+    r = kbmc("network", "expose", "nope", "-n", layout["ns"], "--context", "cp", "--data-planes", ",".join(PLANES),
+             kubeconfig=bed.kubeconfig_path)
+    assert r.code == 2, r.output
+    assert "Cluster 'nope' not found" in r.stderr and "Traceback" not in r.output
+    assert all(services(registry, ctx, layout["ns"]) == {} for ctx in PLANES)
+
+
+def test_unknown_service_type_is_a_usage_error(kbmc, bed, layout) -> None:
+    r = expose(kbmc, bed, layout, "--type", "ClusterIP")
+    assert r.code == 2 and "ClusterIP" in r.stderr
