@@ -19,7 +19,7 @@ from kbmc.clients import ClientRegistry, resource_path
 from kbmc.errors import CommandError, InputError, KbmcError, OperationError
 from kbmc.fanout import fan_out
 from kbmc.network import mesh
-from kbmc.network.plan import Action, require_reachable, require_tool
+from kbmc.network.plan import Action, planes_from, require_reachable, require_tool
 from kbmc.runner import Runner
 
 STEPS = ("install", "enable", "connect", "status")
@@ -411,22 +411,11 @@ def _covered(action: Action, todo: list[tuple[str, str]]) -> list[tuple[str, str
 
 def members_from(topology: Any, contexts: list[str]) -> list[Member]:
     """The Cilium values of the named data planes, from kbmc.yaml (already validated by the topology parser)."""
-    if topology is None:
-        raise InputError("kbmc network cilium needs kbmc.yaml for each cluster's Cilium name, id and pod CIDR",
-                         hint="create one with `kbmc init`, or pass -f FILE")
-    by_context = {d.context: d for d in topology.data_planes}
-    members, lacking = [], []
-    for ctx in contexts:
-        d = by_context.get(ctx)
-        if d is None:
-            raise InputError(f"data plane {ctx!r} is not in {topology.source}", hint="add it under dataPlanes")
-        if d.cilium_name is None or d.cilium_id is None or d.pod_cidr is None:
-            lacking.append(ctx)
-            continue
-        members.append(Member(ctx, d.cilium_name, d.cilium_id, d.pod_cidr))
-    if lacking:
-        raise InputError(f"{topology.source}: no cilium section for {', '.join(lacking)}",
-                         hint="add cilium: {clusterName, clusterID, podCIDR} to each data plane")
+    planes = planes_from(topology, contexts, command="kbmc network cilium",
+                         needs="each cluster's Cilium name, id and pod CIDR", missing="cilium section",
+                         hint="add cilium: {clusterName, clusterID, podCIDR} to each data plane",
+                         has_values=lambda d: None not in (d.cilium_name, d.cilium_id, d.pod_cidr))
+    members = [Member(d.context, d.cilium_name, d.cilium_id, d.pod_cidr) for d in planes]
     if len(members) < 2:
         raise InputError("a ClusterMesh needs at least two data planes")
     return members

@@ -24,7 +24,7 @@ from kbmc.clients import ApiError, ClientRegistry, resource_path
 from kbmc.errors import InputError, OperationError, WaitTimeout
 from kbmc.fanout import fan_out
 from kbmc.kubeconfig import KubeConfig
-from kbmc.network.plan import Action, require_reachable, require_tool
+from kbmc.network.plan import Action, planes_from, require_reachable, require_tool
 from kbmc.runner import Runner
 from kbmc.wait import Poll, wait_for
 
@@ -94,23 +94,10 @@ def helm_args(params: MetallbParams) -> list[str]:
 
 
 def members_from(topology: Any, contexts: list[str]) -> list[LbMember]:
-    if topology is None:
-        raise InputError("kbmc network metallb needs kbmc.yaml for each cluster's address ranges",
-                         hint="create one with `kbmc init`, or pass -f FILE")
-    by_context = {d.context: d for d in topology.data_planes}
-    members, lacking = [], []
-    for ctx in contexts:
-        d = by_context.get(ctx)
-        if d is None:
-            raise InputError(f"data plane {ctx!r} is not in {topology.source}", hint="add it under dataPlanes")
-        if not d.lb_addresses:
-            lacking.append(ctx)
-        else:
-            members.append(LbMember(ctx, list(d.lb_addresses)))
-    if lacking:
-        raise InputError(f"{topology.source}: no metallb addresses for {', '.join(lacking)}",
-                         hint="add metallb: {addresses: [...]} to each data plane")
-    return members
+    planes = planes_from(topology, contexts, command="kbmc network metallb", needs="each cluster's address ranges",
+                         missing="metallb addresses", hint="add metallb: {addresses: [...]} to each data plane",
+                         has_values=lambda d: bool(d.lb_addresses))
+    return [LbMember(d.context, list(d.lb_addresses)) for d in planes]
 
 
 def check_api_server_addresses(kubeconfig: KubeConfig, members: list[LbMember]) -> None:

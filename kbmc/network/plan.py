@@ -50,6 +50,24 @@ class Action:
         return out
 
 
+def planes_from(topology: Any, contexts: list[str], *, command: str, needs: str, missing: str, hint: str,
+                has_values: Any) -> list[Any]:
+    """Each named data plane's kbmc.yaml entry, refusing planes missing from it or lacking the values `command` needs."""
+    if topology is None:
+        raise InputError(f"{command} needs kbmc.yaml for {needs}", hint="create one with `kbmc init`, or pass -f FILE")
+    by_context = {d.context: d for d in topology.data_planes}
+    found: list[Any] = []
+    lacking: list[Any] = []
+    for ctx in contexts:
+        d = by_context.get(ctx)
+        if d is None:
+            raise InputError(f"data plane {ctx!r} is not in {topology.source}", hint="add it under dataPlanes")
+        (found if has_values(d) else lacking).append(d)
+    if lacking:
+        raise InputError(f"{topology.source}: no {missing} for {', '.join(d.context for d in lacking)}", hint=hint)
+    return found
+
+
 def require_tool(tool: str) -> None:
     """Found before anything runs: a missing CLI is bad input, with how to install it."""
     if shutil.which(tool) is None:
