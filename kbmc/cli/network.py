@@ -89,7 +89,9 @@ def cilium(
                         [[c.context, c.install, c.mesh, c.status, ", ".join(c.peers) or "-"] for c in result.clusters])
         state.out.table("pairs", ["PAIR", "STATE"], [[f"{a} <-> {b}", s] for (a, b), s in result.pairs.items()])
     if not result.done:
-        state.out.error("ClusterMesh is not complete; fix what failed and re-run (done steps are skipped)")
+        failures = result.failures()
+        what = f": {failures[0]}" + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else "") if failures else ""
+        state.out.error(f"ClusterMesh is not complete{what}; fix it and re-run (done steps are skipped)")
         raise typer.Exit(EXIT_FAILED)
     state.out.success("ClusterMesh complete")
 

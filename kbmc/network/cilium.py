@@ -106,6 +106,14 @@ class CiliumResult:
     pairs: dict[tuple[str, str], str]
     done: bool
 
+    def failures(self) -> list[str]:
+        """What failed, first cause first: `k8s-1 install failed: …` (steps blocked by it are left out)."""
+        found = [f"{c.context} {step} {state}" for c in self.clusters
+                 for step, state in (("install", c.install), ("mesh", c.mesh), ("status", c.status))
+                 if state.startswith("failed")]
+        found += [f"{a} <-> {b} {state}" for (a, b), state in self.pairs.items() if state.startswith("failed")]
+        return found
+
     def as_dict(self) -> dict[str, Any]:
         return {"done": self.done, "clusters": [c.as_dict() for c in self.clusters],
                 "pairs": [{"pair": list(p), "state": s} for p, s in self.pairs.items()]}

@@ -90,8 +90,9 @@ def check_params(params: SyncParams) -> None:
     for name in params.roles:
         if err := dns1123_subdomain(name):
             raise InputError(f"--role: {err}")
-    if len(set(params.roles)) != len(params.roles):
-        raise InputError("--role names a ClusterRole twice")
+    twice = sorted({r for r in params.roles if params.roles.count(r) > 1})
+    if twice:
+        raise InputError(f"--role names {', '.join(twice)} twice", hint="give each ClusterRole once")
     if not params.data_planes:
         raise InputError("no data planes given", hint="pass --data-planes or list them in kbmc.yaml")
 

@@ -177,6 +177,7 @@ class Case:
     kubeconfig: Callable[[Env], Path] | None = None
     topology: Callable[[Env], Path] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    standins: bool = False  # recording stand-ins for cilium/kbcli first on PATH
 
 
 def kc_edit(edit: Callable[[dict[str, Any]], None]) -> Callable[[Env], Path]:
@@ -274,19 +275,33 @@ CASES: dict[str, Case] = {
     "operator Secret missing": Case([*INSTALL, "-n", "no-kubeblocks-here"], "Secret"),
     # rbac sync
     "source role missing": Case([*SYNC, "--role", "no-such-pod-role"], "no-such-pod-role"),
+    "rbac role name twice": Case([*SYNC, "--role", "a-role", "--role", "a-role"], "a-role"),
+    # network
+    "cilium not installed": Case(["network", "cilium"], "cilium", topology=topo()),
+    "cilium fails (non-zero exit)": Case(["network", "cilium", "--step", "install"], "cilium", code=1,
+                                         topology=topo(), standins=True,
+                                         env={"KBMC_STANDIN_FAIL": "cilium install:1:Error: Unable to install Cilium"}),
+    "MetalLB range holds the API server": Case(["network", "metallb"], "127.0.0.1", standins=True,
+                                               topology=topo(dataPlanes__0__metallb__addresses=["127.0.0.0/24"])),
+    "network without kbmc.yaml": Case(["network", "metallb", "--context", "cp", "--data-planes", PLANES], "kbmc.yaml",
+                                      standins=True),
 }
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input_is_one_line_and_changes_nothing(name: str, kbmc, bed: TestBed, registry: ClientRegistry,
-                                                   resource_paths, real_helm: Path, tmp_path: Path) -> None:
+                                                   resource_paths, real_helm: Path, tmp_path: Path,
+                                                   request: pytest.FixtureRequest) -> None:
     case = CASES[name]
+    if case.standins:
+        request.getfixturevalue("standins")
     env = Env(bed, tmp_path, yaml.safe_load(bed.kubeconfig_path.read_text()))
     kubeconfig = case.kubeconfig(env) if case.kubeconfig else bed.kubeconfig_path
     if case.topology:
         case.topology(env)
     before = snapshot(registry, resource_paths)
-    r = kbmc(*case.args, kubeconfig=kubeconfig, env={"PATH": f"{real_helm.parent}{os.pathsep}{os.environ['PATH']}", **case.env})
+    r = kbmc(*case.args, kubeconfig=kubeconfig, env={"PATH": f"{os.environ['PATH']}{os.pathsep}{real_helm.parent}",
+                                                     **case.env})
     after = snapshot(registry, resource_paths)
 
     assert r.code == case.code, f"{name}: exit {r.code}\n{r.output}"

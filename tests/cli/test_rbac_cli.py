@@ -10,7 +10,7 @@ import yaml
 
 @pytest.mark.parametrize("args,message", [
     (("--role", "Bad_Name"), "--role: 'Bad_Name' must be lowercase"),
-    (("--role", "x", "--role", "x"), "--role names a ClusterRole twice"),
+    (("--role", "x", "--role", "x"), "--role names x twice"),
     (("--data-planes", "k8s-1,k8s-9"), "context 'k8s-9' is not in the kubeconfig"),
     (("--dry-run=yes",), "--dry-run"),
 ])
