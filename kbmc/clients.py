@@ -75,9 +75,18 @@ class ApiError(OperationError):
         if self.status == 403 and 'User "system:anonymous"' in str(message):
             return ("not authenticated: the server took the request as anonymous (system:anonymous); "
                     "it does not accept these credentials")
-        if self.status == 403:
-            return f"forbidden (403): {message}" if message else "forbidden (403)"
-        return str(self)
+        # The server's words, once; the row already names the context, and the URL is kbmc's business.
+        what = (self.reason or _status_phrase(self.status)).lower()
+        return f"{what} ({self.status}): {message}" if message else f"{what} ({self.status})"
+
+
+def _status_phrase(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "error"
 
 
 @dataclass
