@@ -17,7 +17,7 @@ from kbmc.clients import FIELD_MANAGER, ApiError, ClientRegistry, KubeClient
 from kbmc.errors import InputError, KbmcError, OperationError
 from kbmc.fanout import ContextResult, fan_out
 from kbmc.rbac import source
-from kbmc.validation import dns1123_subdomain
+from kbmc.validation import path_segment_name
 
 CREATED, UPDATED, UNCHANGED, SKIPPED, FAILED = "created", "updated", "unchanged", "skipped", "failed"
 
@@ -88,7 +88,7 @@ def check_params(params: SyncParams) -> None:
     if not params.roles:
         raise InputError("no ClusterRole to sync", hint="pass --role NAME or leave it out for the defaults")
     for name in params.roles:
-        if err := dns1123_subdomain(name):
+        if err := path_segment_name(name):
             raise InputError(f"--role: {err}")
     if len(set(params.roles)) != len(params.roles):
         raise InputError("--role names a ClusterRole twice")

@@ -23,7 +23,8 @@ DATA_PLANES = ["k8s-1", "k8s-2", "k8s-3"]
 PROBE = "kbmc-test-probe"  # a ClusterRole carrying the aggregation labels, created in a data plane
 CANARY = "kbmc-test-canary"  # an aggregated ClusterRole of our own: shows the controller has acted
 PROBE_RULE = {"apiGroups": ["probe.kbmc.test"], "resources": ["probes"], "verbs": ["get"]}
-SCRATCH = (*DEFAULT_ROLES, PROBE, CANARY, "kbmc-test-read-roles")
+EXTRA = "kbmc-test:Extra_Role"  # a ClusterRole name that is no DNS name, as the API server allows
+SCRATCH = (*DEFAULT_ROLES, PROBE, CANARY, "kbmc-test-read-roles", EXTRA)
 WAIT = 60.0  # seconds for the controller manager to act (it takes well under one)
 
 
@@ -324,3 +325,18 @@ def test_control_plane_named_as_a_data_plane_is_never_written(kbmc, bed, registr
     now = registry.for_context("cp").get(role_path(CLUSTER_POD_ROLE))
     assert now["metadata"]["resourceVersion"] == cp_role["metadata"]["resourceVersion"]
     assert now["aggregationRule"] == cp_role["aggregationRule"]
+
+
+def test_a_role_name_that_is_no_dns_name_is_copied(kbmc, bed, registry: ClientRegistry,
+                                                   cp_role: dict[str, Any]) -> None:
+    # ClusterRole names are path segments (`system:...`, upper case, '_'): --role takes what the API server takes.
+    cp = registry.for_context("cp")
+    cp.create(role_path(), {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                            "metadata": {"name": EXTRA}, "rules": [PROBE_RULE]})
+    try:
+        r = sync(kbmc, bed, "--role", EXTRA)
+    finally:
+        cp.delete(role_path(EXTRA))
+    assert r.code == 0, r.stderr
+    for ctx in DATA_PLANES:
+        assert rules_of(registry.for_context(ctx), EXTRA) == [PROBE_RULE]

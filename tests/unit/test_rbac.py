@@ -101,13 +101,22 @@ def test_targets_skip_disabled_data_planes_and_the_control_plane_itself() -> Non
 
 
 @pytest.mark.parametrize("roles,message", [
-    (["Bad_Name"], "must be lowercase"),
+    (["a/b"], "may not contain '/'"),
+    (["50%"], "may not contain '%'"),
+    ([".."], "may not be a name"),
+    ([""], "may not be empty"),
     (["a", "a"], "twice"),
     ([], "no ClusterRole"),
 ])
 def test_bad_role_names(roles: list[str], message: str) -> None:
     with pytest.raises(InputError, match=message):
         check_params(SyncParams("cp", ["k8s-1"], roles=roles))
+
+
+@pytest.mark.parametrize("name", ["kb:Extra_Role", "system:aggregate-to-view", "Bad_Name", "a.b..c", "x y"])
+def test_role_names_the_api_server_accepts_are_accepted(name: str) -> None:
+    # ClusterRole names are path-segment names, not DNS names: upper case, ':' and '_' are fine.
+    check_params(SyncParams("cp", ["k8s-1"], roles=[name]))
 
 
 def test_comparable_sees_a_leftover_aggregation_rule_as_a_change() -> None:
