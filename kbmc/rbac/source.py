@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kbmc.clients import ApiError, KubeClient, resource_path
-from kbmc.errors import InputError
+from kbmc.errors import InputError, OperationError
 
 API_VERSION = "rbac.authorization.k8s.io/v1"
 KIND = "ClusterRole"
@@ -147,8 +147,9 @@ def _prepare(client: KubeClient, control_plane: str, role: dict[str, Any]) -> So
         union, sources = aggregate(client, role)
     except ApiError as exc:
         if exc.status == 403:
-            raise InputError(f"cannot list ClusterRoles in {control_plane} to flatten {name}: {exc.reason}",
-                             hint="kbmc needs list on clusterroles in the control plane") from None
+            # A permission the credentials lack is an operation failure, told in the server's words.
+            raise OperationError(f"cannot list ClusterRoles in {control_plane} to flatten {name}: {exc.summary}",
+                                 hint="kbmc needs list on clusterroles in the control plane") from None
         raise
     if not union:
         raise InputError(f"ClusterRole {name} in {control_plane} aggregates no rules (none of the roles its "
