@@ -153,6 +153,9 @@ def test_status_reports_the_live_args(installed, kbmc, bed) -> None:
     r = kbmc("operator", "status", "--context", "cp", kubeconfig=bed.kubeconfig_path)
     assert r.code == 0 and r.stdout == ""
     assert "k8s-1,k8s-2,k8s-3" in r.stderr and "kb-multi-cluster-kubeconfig (exists)" in r.stderr
+    # The table has every row the JSON has, the release's revision among them.
+    rows = {line.split()[0]: line.split()[-1] for line in r.stderr.splitlines() if line.strip()}
+    assert rows.get("revision") == "1"
 
 
 def test_status_of_a_namespace_without_kubeblocks(installed, kbmc, bed, make_namespace) -> None:

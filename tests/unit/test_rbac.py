@@ -126,3 +126,30 @@ def test_comparable_sees_a_leftover_aggregation_rule_as_a_change() -> None:
     # Any aggregationRule, even an empty one, hands the rules to the data plane's controller.
     assert comparable({**live, "aggregationRule": {}}) != desired
     assert comparable({**live, "aggregationRule": {"clusterRoleSelectors": [{}]}}) != desired
+
+
+class _Roles:
+    """A control plane holding only the named ClusterRoles (plain, not aggregated)."""
+
+    context = "cp"
+
+    def __init__(self, *names: str) -> None:
+        self.names = names
+
+    def get_or_none(self, path: str) -> Any:
+        name = path.rsplit("/", 1)[1]
+        return {"metadata": {"name": name}, "rules": [{"verbs": ["get"]}]} if name in self.names else None
+
+
+@pytest.mark.parametrize("have,want,operator_hint,role_hint", [
+    ((), [source.CLUSTER_POD_ROLE], True, False),
+    ((source.CLUSTER_POD_ROLE,), [source.CLUSTER_POD_ROLE, "my-role"], False, True),
+    ((), [source.VOLUME_PROTECTION_ROLE, "my-role"], True, True),
+])
+def test_a_missing_role_hints_at_the_operator_only_for_the_default_roles(have: tuple[str, ...], want: list[str],
+                                                                         operator_hint: bool, role_hint: bool) -> None:
+    with pytest.raises(InputError) as info:
+        source.read(_Roles(*have), "cp", want)  # type: ignore[arg-type]
+    text = str(info.value)
+    assert ("kbmc operator install" in text) is operator_hint
+    assert ("check the --role names" in text) is role_hint

@@ -127,3 +127,18 @@ def test_raise_failures_names_every_failed_context() -> None:
     with pytest.raises(OperationError, match=r"^probing: a: ZeroDivisionError.*; c: ZeroDivisionError"):
         raise_failures(results, "probing")
     raise_failures(fan_out(["a"], lambda c: c), "probing")  # nothing failed: no error
+
+
+def test_tables_are_never_cut_when_stderr_is_not_a_terminal(capsys: pytest.CaptureFixture[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from kbmc.output import Output
+
+    monkeypatch.delenv("COLUMNS", raising=False)  # a log file or a pipe: rich assumes 80 columns
+    reason = ("failed: kubeblocks-cluster-pod-role: unreachable: HTTPSConnection(host=127.0.0.1, port=6443): "
+              "Failed to establish a new connection: [Errno 111] Connection refused")
+    name = "kubeblocks-volume-protection-pod-role-with-a-name-longer-than-any-terminal-column"
+    Output(no_color=True).table(None, ["CONTEXT", "RESULT", "ROLES"], [["k8s-3", reason, name]])
+    lines = capsys.readouterr().err.splitlines()
+    row = next(x for x in lines if x.startswith("k8s-3"))
+    assert reason in row and name in row  # whole, on the row's own line
+    assert "…" not in "".join(lines)
