@@ -100,6 +100,8 @@ class KubeClient:
     impersonation: tuple[tuple[str, str], ...] = ()
     # The cluster skips TLS verification (insecure-skip-tls-verify): said once, in results.
     insecure: bool = False
+    # Which cluster this is (kbmc.identity.cluster_id), once read.
+    cluster_uid: str | None = None
 
     @property
     def server(self) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kbmc import identity
 from kbmc.clients import FIELD_MANAGER, ApiError, ClientRegistry, KubeClient
 from kbmc.errors import InputError, KbmcError, OperationError
 from kbmc.fanout import ContextResult, fan_out
@@ -96,19 +97,19 @@ def check_params(params: SyncParams) -> None:
         raise InputError("no data planes given", hint="pass --data-planes or list them in kbmc.yaml")
 
 
-def targets(params: SyncParams, servers: dict[str, str] | None = None) -> tuple[list[str], list[ContextSync]]:
+def targets(params: SyncParams, ids: dict[str, str] | None = None) -> tuple[list[str], list[ContextSync]]:
     """The data planes to write, and a `skipped` row for each one left out (and why).
 
-    `servers` (context -> API server URL) also recognises the control plane under another context name.
+    `ids` (context -> cluster identity, kbmc.identity) also recognises the control plane under another context name.
     """
-    servers = servers or {}
-    cp_server = servers.get(params.control_plane)
+    ids = ids or {}
+    cp_id = ids.get(params.control_plane)
     write: list[str] = []
     skipped: list[ContextSync] = []
     for ctx in dict.fromkeys(params.data_planes):
         if ctx in params.disabled:
             skipped.append(ContextSync(ctx, SKIPPED, "disabled in the topology file"))
-        elif ctx == params.control_plane or (cp_server is not None and servers.get(ctx) == cp_server):
+        elif ctx == params.control_plane or (cp_id is not None and ids.get(ctx) == cp_id):
             skipped.append(ContextSync(ctx, SKIPPED, "the control plane itself: it holds the source roles"))
         else:
             write.append(ctx)
@@ -120,20 +121,37 @@ def sync(registry: ClientRegistry, params: SyncParams,
     """Copy the roles to every enabled data plane; every data plane gets a row, failures included."""
     check_params(params)
     # A disabled data plane need not be in the kubeconfig any more (it may be gone).
-    contexts = [params.control_plane, *(c for c in params.data_planes if c not in params.disabled)]
-    write, skipped = targets(params, {c: registry.for_context(c).server for c in contexts})
+    enabled = [c for c in dict.fromkeys(params.data_planes) if c not in params.disabled]
+    # Which cluster each context reaches, asked of the clusters themselves, all at once: an alias of the control
+    # plane must never be written, and one data plane under two names would be written twice at once.
+    found = identity.clusters(registry, [params.control_plane, *enabled])
+    if params.control_plane in found.failed:
+        raise OperationError(f"{params.control_plane}: {identity.why(found.failed[params.control_plane])}; "
+                             "nothing was written")
+    for group in found.aliases(c for c in enabled if not found.same(c, params.control_plane)):
+        raise InputError(f"data planes {' and '.join(group)} are one cluster (the same kube-system namespace); "
+                         "nothing was written", hint="name each data plane once in --data-planes or kbmc.yaml")
+    write, skipped = targets(params, found.ids)
+    unknown = {c: ContextSync(c, FAILED, identity.why(found.failed[c])) for c in write if c in found.failed}
+    write = [c for c in write if c not in unknown]
     # Read everything first: a missing source role stops the run before any data plane is touched.
     roles = source.read(registry.for_context(params.control_plane), params.control_plane, params.roles)
 
     def one(ctx: str) -> ContextSync:
         return sync_context(registry.for_context(ctx), roles, dry_run=params.dry_run, diff=params.diff)
 
-    def done(r: ContextResult[ContextSync]) -> None:
-        if on_done is not None:
-            on_done(r.value if r.value is not None else ContextSync(r.context, FAILED, r.error))
+    def row(r: ContextResult[ContextSync]) -> ContextSync:
+        if r.value is not None:
+            return r.value
+        reason = _reason(r.exception, r.context) if isinstance(r.exception, KbmcError) else r.error
+        return ContextSync(r.context, FAILED, reason)
 
-    results = fan_out(write, one, on_done=done)
-    rows = {r.context: r.value if r.value is not None else ContextSync(r.context, FAILED, r.error) for r in results}
+    if on_done is not None:
+        for failed in unknown.values():
+            on_done(failed)
+    results = fan_out(write, one, on_done=None if on_done is None else lambda r: on_done(row(r)))
+    rows = {r.context: row(r) for r in results}
+    rows.update(unknown)
     rows.update({s.context: s for s in skipped})
     ordered = [rows[c] for c in dict.fromkeys(params.data_planes)]
     return SyncResult(params.control_plane, params.dry_run, roles, ordered)
@@ -215,4 +233,7 @@ def _reason(exc: KbmcError, context: str) -> str:
     if isinstance(exc, ApiError):
         return exc.summary
     text = str(exc)
-    return text[len(context) + 2:] if text.startswith(f"{context}: ") else text
+    for prefix in (f"{context}: ", f"context {context!r}: "):
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    return text

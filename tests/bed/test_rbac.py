@@ -197,7 +197,7 @@ def test_a_data_plane_forbidding_the_write_fails_its_row_only(kbmc, bed: TestBed
     k3.create(role_path(), {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
                             "metadata": {"name": "kbmc-test-read-roles"},
                             "rules": [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
-                                       "verbs": ["get", "list"]}]})
+                                       "verbs": ["get", "list"]}, READ_IDENTITY]})
     k3.create("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
               {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
                "metadata": {"name": "kbmc-test-read-roles"},
@@ -395,3 +395,61 @@ def test_a_control_plane_user_who_may_get_but_not_list_roles_is_an_operation_fai
     assert 'User "kbmc-viewer" cannot list resource "clusterroles"' in r.stderr
     assert "list on clusterroles" in r.stderr and "Traceback" not in r.stderr
     assert registry.for_context("k8s-1").get_or_none(role_path(CLUSTER_POD_ROLE)) is None
+
+
+def alias_of(bed: TestBed, ctx: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The bed's admin context for `ctx`, its server named https://localhost:PORT (the serving cert covers it)."""
+    doc = yaml.safe_load(bed.kubeconfig_path.read_text())
+    cluster = dict(next(c["cluster"] for c in doc["clusters"] if c["name"] == ctx))
+    user = next(u["user"] for u in doc["users"] if u["name"] == f"{ctx}-admin")
+    assert cluster["server"].startswith("https://127.0.0.1:")
+    cluster["server"] = cluster["server"].replace("https://127.0.0.1:", "https://localhost:")
+    return cluster, user
+
+
+def test_an_alias_of_the_control_plane_is_never_written(kbmc, bed: TestBed, registry: ClientRegistry,
+                                                        cp_role: dict[str, Any], tmp_path: Path) -> None:
+    # The same API server under another address: the context names and the URLs differ, the cluster does not.
+    kubeconfig = kubeconfig_with(bed, tmp_path / "kubeconfig", {"cp-alias": alias_of(bed, "cp")})
+    r = sync(kbmc, bed, planes=["k8s-1", "cp-alias"], kubeconfig=kubeconfig)
+    assert r.code == 0, r.stderr
+    line = next(x for x in r.stderr.splitlines() if x.startswith("cp-alias"))
+    assert "skipped" in line and "control plane" in line
+    now = registry.for_context("cp").get(role_path(CLUSTER_POD_ROLE))
+    assert now["metadata"]["resourceVersion"] == cp_role["metadata"]["resourceVersion"]
+    assert now["aggregationRule"] == cp_role["aggregationRule"]
+    assert now["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+    assert rules_of(registry.for_context("k8s-1"), CLUSTER_POD_ROLE) == cp_role["rules"]
+
+
+def test_one_data_plane_under_two_names_is_refused_naming_both(kbmc, bed: TestBed, registry: ClientRegistry,
+                                                               cp_role: dict[str, Any], tmp_path: Path) -> None:
+    kubeconfig = kubeconfig_with(bed, tmp_path / "kubeconfig", {"k8s-2-alias": alias_of(bed, "k8s-2")})
+    r = sync(kbmc, bed, planes=["k8s-1", "k8s-2", "k8s-2-alias"], kubeconfig=kubeconfig)
+    assert r.code == 2, r.stderr
+    errors = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(errors) == 1 and "k8s-2 and k8s-2-alias are one cluster" in errors[0]
+    for ctx in ("k8s-1", "k8s-2"):
+        for name in DEFAULT_ROLES:
+            assert registry.for_context(ctx).get_or_none(role_path(name)) is None
+
+
+def test_a_data_plane_whose_credential_plugin_fails_says_so(kbmc, bed: TestBed, registry: ClientRegistry,
+                                                            cp_role: dict[str, Any], tmp_path: Path) -> None:
+    # kubectl: "getting credentials: exec: executable ... failed with exit code 1"; never "anonymous".
+    plugin = tmp_path / "get-token"
+    plugin.write_text("#!/bin/sh\necho 'contacting the login service' >&2\n"
+                      "echo 'error: the session of alice expired; log in again' >&2\nexit 1\n")
+    plugin.chmod(0o755)
+    cluster, _ = alias_of(bed, "k8s-3")
+    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin),
+                     "interactiveMode": "Never"}}
+    kubeconfig = kubeconfig_with(bed, tmp_path / "kubeconfig", {"k8s-3-sso": (cluster, user)})
+    r = sync(kbmc, bed, planes=["k8s-1", "k8s-3-sso"], kubeconfig=kubeconfig)
+    assert r.code == 1
+    line = next(x for x in r.stderr.splitlines() if x.startswith("k8s-3-sso"))
+    assert (f"failed: getting credentials: exec plugin {plugin} failed with exit code 1: "
+            "error: the session of alice expired; log in again") in line
+    assert "anonymous" not in r.stderr and "ERROR:root" not in r.stderr
+    assert rules_of(registry.for_context("k8s-1"), CLUSTER_POD_ROLE) == cp_role["rules"]
+    assert registry.for_context("k8s-3").get_or_none(role_path(CLUSTER_POD_ROLE)) is None
