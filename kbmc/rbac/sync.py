@@ -31,6 +31,7 @@ class SyncParams:
     roles: list[str] = field(default_factory=lambda: list(source.DEFAULT_ROLES))
     dry_run: bool = False
     diff: bool = False
+    force: bool = False  # take over a role someone else owns (helm, the API server's defaults)
 
 
 @dataclass
@@ -138,7 +139,8 @@ def sync(registry: ClientRegistry, params: SyncParams,
     roles = source.read(registry.for_context(params.control_plane), params.control_plane, params.roles)
 
     def one(ctx: str) -> ContextSync:
-        return sync_context(registry.for_context(ctx), roles, dry_run=params.dry_run, diff=params.diff)
+        return sync_context(registry.for_context(ctx), roles, dry_run=params.dry_run, diff=params.diff,
+                            force=params.force)
 
     def row(r: ContextResult[ContextSync]) -> ContextSync:
         if r.value is not None:
@@ -157,12 +159,13 @@ def sync(registry: ClientRegistry, params: SyncParams,
     return SyncResult(params.control_plane, params.dry_run, roles, ordered)
 
 
-def sync_context(client: KubeClient, roles: list[source.SourceRole], *, dry_run: bool, diff: bool) -> ContextSync:
+def sync_context(client: KubeClient, roles: list[source.SourceRole], *, dry_run: bool, diff: bool,
+                 force: bool = False) -> ContextSync:
     """One data plane: each role in turn; the first failure ends this data plane's run (and only its)."""
     changes: list[RoleChange] = []
     for role in roles:
         try:
-            changes.append(sync_role(client, role, dry_run=dry_run, diff=diff))
+            changes.append(sync_role(client, role, dry_run=dry_run, diff=diff, force=force))
         except KbmcError as exc:
             reason = _reason(exc, client.context)
             changes.append(RoleChange(role.name, FAILED, error=reason))
@@ -172,10 +175,33 @@ def sync_context(client: KubeClient, roles: list[source.SourceRole], *, dry_run:
     return ContextSync(client.context, result, None, changes)
 
 
-def sync_role(client: KubeClient, role: source.SourceRole, *, dry_run: bool, diff: bool) -> RoleChange:
+def owner(role: dict[str, Any]) -> str | None:
+    """Who other than kbmc owns a ClusterRole, from its marks; None for kbmc's own copy or an unmarked one."""
+    meta = role.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    annotations = meta.get("annotations") or {}
+    if labels.get("kubernetes.io/bootstrapping") == "rbac-defaults":
+        return "a Kubernetes default role (kubernetes.io/bootstrapping: rbac-defaults)"
+    release = annotations.get(source.HELM_ANNOTATION_PREFIX + "release-name")
+    if release:
+        where = annotations.get(source.HELM_ANNOTATION_PREFIX + "release-namespace")
+        return f"managed by helm release {release}" + (f" in namespace {where}" if where else "")
+    if any(k.startswith(source.HELM_ANNOTATION_PREFIX) for k in annotations):
+        return "managed by helm (meta.helm.sh annotations)"
+    manager = labels.get(source.MANAGED_BY)
+    if manager and manager != source.MANAGER:
+        return f"managed by {manager} ({source.MANAGED_BY}: {manager})"
+    return None
+
+
+def sync_role(client: KubeClient, role: source.SourceRole, *, dry_run: bool, diff: bool,
+              force: bool = False) -> RoleChange:
     desired = role.desired
     path = source.role_path(role.name)
     live = client.get_or_none(path)
+    if live is not None and not force and comparable(live) != desired and (who := owner(live)):
+        raise OperationError(f"ClusterRole {role.name} here is {who}, not a copy of kbmc's; left as it is",
+                             hint="pass --force to take it over")
     query = {"fieldManager": FIELD_MANAGER, "fieldValidation": "Strict", "dryRun": "All" if dry_run else None}
     if live is None:
         created = client.request("POST", source.role_path(), body=desired, query=query)

@@ -109,10 +109,15 @@ def test_flattened_copy_keeps_granting_the_control_planes_rules(kbmc, bed, regis
 
 def test_runbook_as_is_copy_loses_its_rules_and_sync_repairs_it(kbmc, bed, registry: ClientRegistry,
                                                                 cp_role: dict[str, Any]) -> None:
-    # The runbook's recipe: the control plane's role, server fields stripped, aggregationRule kept.
+    # The runbook's recipe: the control plane's role, server fields and helm's ownership marks stripped,
+    # aggregationRule kept.
     as_is = {k: v for k, v in cp_role.items() if k != "metadata"}
     as_is["metadata"] = {k: v for k, v in cp_role["metadata"].items()
                          if k in ("name", "labels", "annotations")}
+    as_is["metadata"]["labels"] = {k: v for k, v in as_is["metadata"]["labels"].items()
+                                   if k != "app.kubernetes.io/managed-by"}
+    as_is["metadata"]["annotations"] = {k: v for k, v in as_is["metadata"].get("annotations", {}).items()
+                                        if not k.startswith("meta.helm.sh/")}
     k2 = registry.for_context("k8s-2")
     k2.create(role_path(), as_is)
     k2.create(role_path(), labelled_probe(cp_role))
@@ -453,3 +458,44 @@ def test_a_data_plane_whose_credential_plugin_fails_says_so(kbmc, bed: TestBed, 
     assert "anonymous" not in r.stderr and "ERROR:root" not in r.stderr
     assert rules_of(registry.for_context("k8s-1"), CLUSTER_POD_ROLE) == cp_role["rules"]
     assert registry.for_context("k8s-3").get_or_none(role_path(CLUSTER_POD_ROLE)) is None
+
+
+def test_a_role_someone_else_owns_is_left_alone_unless_forced(kbmc, bed: TestBed, registry: ClientRegistry,
+                                                              cp_role: dict[str, Any]) -> None:
+    # k8s-1 has its own helm release's kubeblocks-cluster-pod-role: not kbmc's to overwrite.
+    k1 = registry.for_context("k8s-1")
+    k1.create(role_path(), {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                            "metadata": {"name": CLUSTER_POD_ROLE,
+                                         "labels": {"app.kubernetes.io/managed-by": "Helm"},
+                                         "annotations": {"meta.helm.sh/release-name": "local-kb",
+                                                         "meta.helm.sh/release-namespace": "kb-local"}},
+                            "rules": [PROBE_RULE]})
+    before = rv(k1, CLUSTER_POD_ROLE)
+    r = sync(kbmc, bed, "-o", "json")
+    assert r.code == 1
+    rows = {c["context"]: c for c in json.loads(r.stdout)["contexts"]}
+    assert rows["k8s-1"]["result"] == "failed"
+    reason = rows["k8s-1"]["reason"]
+    assert "managed by helm release local-kb in namespace kb-local" in reason and "--force" in reason
+    assert rv(k1, CLUSTER_POD_ROLE) == before and rules_of(k1, CLUSTER_POD_ROLE) == [PROBE_RULE]
+    assert rows["k8s-2"]["result"] == rows["k8s-3"]["result"] == "created"  # the others proceed
+
+    r = sync(kbmc, bed, "--force", "-o", "json")
+    assert r.code == 0, r.stderr
+    rows = {c["context"]: c["result"] for c in json.loads(r.stdout)["contexts"]}
+    assert rows == {"k8s-1": "updated", "k8s-2": "unchanged", "k8s-3": "unchanged"}
+    taken = k1.get(role_path(CLUSTER_POD_ROLE))
+    assert taken["rules"] == cp_role["rules"] and taken["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kbmc"
+    assert not [k for k in taken["metadata"].get("annotations", {}) if k.startswith("meta.helm.sh/")]
+
+
+def test_a_kubernetes_default_role_is_never_overwritten_unless_forced(kbmc, bed: TestBed, registry: ClientRegistry,
+                                                                      cp_role: dict[str, Any]) -> None:
+    # Every cluster has its own `view`, reconciled by its API server: --role view must not replace it.
+    before = {ctx: rv(registry.for_context(ctx), "view") for ctx in DATA_PLANES}
+    r = sync(kbmc, bed, "--role", "view")
+    assert r.code == 1
+    for ctx in DATA_PLANES:
+        line = next(x for x in r.stderr.splitlines() if x.startswith(ctx))
+        assert "failed" in line and "a Kubernetes default role" in line
+    assert {ctx: rv(registry.for_context(ctx), "view") for ctx in DATA_PLANES} == before

@@ -153,3 +153,20 @@ def test_a_missing_role_hints_at_the_operator_only_for_the_default_roles(have: t
     text = str(info.value)
     assert ("kbmc operator install" in text) is operator_hint
     assert ("check the --role names" in text) is role_hint
+
+
+@pytest.mark.parametrize("labels,annotations,expected", [
+    ({}, {}, None),  # a plain kubectl copy (the runbook's recipe): repaired
+    ({"app.kubernetes.io/managed-by": "kbmc"}, {"kbmc.io/source-context": "cp"}, None),  # kbmc's own copy
+    ({"app.kubernetes.io/managed-by": "Helm"}, {"meta.helm.sh/release-name": "kb", "meta.helm.sh/release-namespace": "x"},
+     "managed by helm release kb in namespace x"),
+    ({"app.kubernetes.io/managed-by": "Helm"}, {}, "managed by Helm"),
+    ({}, {"meta.helm.sh/resource-policy": "keep"}, "managed by helm"),
+    ({"app.kubernetes.io/managed-by": "argocd"}, {}, "managed by argocd"),
+    ({"kubernetes.io/bootstrapping": "rbac-defaults"}, {}, "a Kubernetes default role"),
+])
+def test_owner_marks(labels: dict[str, str], annotations: dict[str, str], expected: str | None) -> None:
+    from kbmc.rbac.sync import owner
+
+    who = owner({"metadata": {"name": "r", "labels": labels, "annotations": annotations}})
+    assert (who is None) if expected is None else (who is not None and who.startswith(expected))
