@@ -50,6 +50,14 @@ def kubeblocks_chart_release(bed: TestBed, registry: ClientRegistry, real_helm: 
     if status.returncode == 0:
         return release
     cp = registry.for_context(CONTROL_PLANE)
+    # A release uninstalled by another test can leave its aggregated ClusterRole behind without helm's marks: the
+    # aggregation controller's server-side apply of its rules re-creates the role helm has just deleted. helm would
+    # refuse to adopt it ("invalid ownership metadata"); it is no one's, so it goes.
+    roles = cp.get(resource_path("rbac.authorization.k8s.io/v1", "clusterroles"))["items"]
+    for role in roles:
+        meta = role["metadata"]
+        if meta["name"].startswith("kubeblocks-") and "meta.helm.sh/release-name" not in (meta.get("annotations") or {}):
+            cp.delete(resource_path("rbac.authorization.k8s.io/v1", "clusterroles", name=meta["name"]))
     names = []
     for crd in crds.all_crds():
         name = crd["metadata"]["name"]
