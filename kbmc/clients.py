@@ -261,6 +261,8 @@ def _exec_failure(command: str, messages: list[str]) -> str:
             return redact.text(f"exec plugin {command} failed with exit code {m.group(1)}{said}")
         if text.startswith("exec:"):
             return redact.text(f"exec plugin {command} failed: {text[len('exec:'):].strip()}")
+        if "No such file or directory" in text or "Permission denied" in text:
+            return f"exec plugin {command} cannot be run: {text.splitlines()[0]} (is it installed and on PATH?)"
     return f"exec plugin {command} gave no token or client certificate"
 
 

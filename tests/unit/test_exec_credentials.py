@@ -66,3 +66,9 @@ def test_a_working_plugin_gives_a_client_with_its_token(tmp_path: Path) -> None:
     working = plugin(tmp_path, "ok-token", f"print({json.dumps(json.dumps(answer))})")
     client = registry_for(tmp_path, working).for_context("dp")
     assert client.api.configuration.api_key["BearerToken"] == "Bearer plugin-token-123456"
+
+
+def test_a_plugin_that_is_not_installed_says_so(tmp_path: Path) -> None:
+    with pytest.raises(OperationError, match=r"exec plugin .*no-such-plugin cannot be run: .*No such file or "
+                                             r"directory.*\(is it installed and on PATH\?\)"):
+        registry_for(tmp_path, tmp_path / "no-such-plugin").for_context("dp")
