@@ -129,9 +129,11 @@ def sync(registry: ClientRegistry, params: SyncParams,
     if params.control_plane in found.failed:
         raise OperationError(f"{params.control_plane}: {identity.why(found.failed[params.control_plane])}; "
                              "nothing was written")
-    for group in found.aliases(c for c in enabled if not found.same(c, params.control_plane)):
-        raise InputError(f"data planes {' and '.join(group)} are one cluster (the same kube-system namespace); "
-                         "nothing was written", hint="name each data plane once in --data-planes or kbmc.yaml")
+    groups = found.aliases(c for c in enabled if not found.same(c, params.control_plane))
+    if groups:
+        named = "; ".join(f"data planes {' and '.join(g)} are one cluster" for g in groups)
+        raise InputError(f"{named} (the same kube-system namespace); nothing was written",
+                         hint="name each data plane once in --data-planes or kbmc.yaml")
     write, skipped = targets(params, found.ids)
     unknown = {c: ContextSync(c, FAILED, identity.why(found.failed[c])) for c in write if c in found.failed}
     write = [c for c in write if c not in unknown]
