@@ -75,9 +75,18 @@ class ApiError(OperationError):
         if self.status == 403 and 'User "system:anonymous"' in str(message):
             return ("not authenticated: the server took the request as anonymous (system:anonymous); "
                     "it does not accept these credentials")
-        if self.status == 403:
-            return f"forbidden (403): {message}" if message else "forbidden (403)"
-        return str(self)
+        # The server's words, once; the row already names the context, and the URL is kbmc's business.
+        what = (self.reason or _status_phrase(self.status)).lower()
+        return f"{what} ({self.status}): {message}" if message else f"{what} ({self.status})"
+
+
+def _status_phrase(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "error"
 
 
 @dataclass
@@ -93,6 +102,8 @@ class KubeClient:
     insecure: bool = False
     # (connect, read) seconds for each request unless a call says otherwise (--request-timeout).
     timeout: tuple[float, float] | float = REQUEST_TIMEOUT
+    # Which cluster this is (kbmc.identity.cluster_id), once read.
+    cluster_uid: str | None = None
 
     @property
     def server(self) -> str:
@@ -209,6 +220,54 @@ def _short(exc: BaseException) -> str:
     return text[:200] or type(exc).__name__
 
 
+class _LoaderLog:
+    """Collects what the official client's config loader logs in this thread (and keeps it off stderr)."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def __enter__(self) -> _LoaderLog:
+        import logging
+
+        thread = threading.get_ident()
+        messages = self.messages
+
+        class Handler(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                if record.thread == thread:
+                    messages.append(record.getMessage())
+
+        self._handler = Handler(logging.WARNING)
+        # A root logger with a handler also keeps `logging.error()` from installing its own stderr handler.
+        logging.getLogger().addHandler(self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import logging
+
+        logging.getLogger().removeHandler(self._handler)
+
+
+def _exec_failure(command: str, messages: list[str]) -> str:
+    """Why an exec credential plugin gave no credentials, from the loader's log: its exit code and last words."""
+    import re
+
+    from kbmc import redact
+
+    for message in reversed(messages):
+        text = message.strip()
+        m = re.match(r"exec: process returned (-?\d+)\.?\s*(.*)", text, re.S)
+        if m:
+            lines = [x.strip() for x in m.group(2).splitlines() if x.strip()]
+            said = f": {lines[-1]}" if lines else ""
+            return redact.text(f"exec plugin {command} failed with exit code {m.group(1)}{said}")
+        if text.startswith("exec:"):
+            return redact.text(f"exec plugin {command} failed: {text[len('exec:'):].strip()}")
+        if "No such file or directory" in text or "Permission denied" in text:
+            return f"exec plugin {command} cannot be run: {text.splitlines()[0]} (is it installed and on PATH?)"
+    return f"exec plugin {command} gave no token or client certificate"
+
+
 def impersonation_headers(user: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     """The Impersonate-* headers client-go sends for a kubeconfig user's `as*` fields."""
     name = user.get("as")
@@ -246,6 +305,7 @@ class ClientRegistry:
         self._timeout: tuple[float, float] = (
             (min(REQUEST_TIMEOUT[0], request_timeout), request_timeout) if request_timeout else REQUEST_TIMEOUT)
         self._clients: dict[str, KubeClient] = {}
+        self._failed: dict[str, OperationError] = {}
         self._lock = threading.Lock()
 
     @property
@@ -254,8 +314,14 @@ class ClientRegistry:
 
     def for_context(self, context: str) -> KubeClient:
         with self._lock:
+            if context in self._failed:  # said once: a failing credential plugin is not run again and again
+                raise self._failed[context]
             if context not in self._clients:
-                api, impersonation, insecure = self._build(context)
+                try:
+                    api, impersonation, insecure = self._build(context)
+                except OperationError as exc:
+                    self._failed[context] = exc
+                    raise
                 self._clients[context] = KubeClient(context, api, impersonation, insecure, self._timeout)
             return self._clients[context]
 
@@ -267,12 +333,20 @@ class ClientRegistry:
         # Inlined and resolved as client-go does: tokenFile over token, trimmed; scheme-less servers completed.
         doc = self._kubeconfig.minimal([context], inline=True, current_context=context)
         configuration = k8s_client.Configuration()
-        try:
-            k8s_config.load_kube_config_from_dict(
-                doc, context=context, client_configuration=configuration, persist_config=False
-            )
-        except Exception as exc:  # noqa: BLE001 - the loader raises assorted types
-            raise InputError(f"context {context!r}: cannot load credentials: {_short(exc)}") from None
+        # The loader runs an exec credential plugin itself and, when the plugin fails, only logs the failure
+        # (`ERROR:root:exec: process returned 1...`) and goes on without credentials: every request would then
+        # be anonymous. Its log records are taken here, and such a client is never handed out.
+        with _LoaderLog() as log:
+            try:
+                k8s_config.load_kube_config_from_dict(
+                    doc, context=context, client_configuration=configuration, persist_config=False
+                )
+            except Exception as exc:  # noqa: BLE001 - the loader raises assorted types
+                raise InputError(f"context {context!r}: cannot load credentials: {_short(exc)}") from None
+        exec_ = entry.user.get("exec")
+        if isinstance(exec_, dict) and not configuration.api_key.get("BearerToken") and not configuration.cert_file:
+            raise OperationError(f"context {context!r}: getting credentials: "
+                                 f"{_exec_failure(str(exec_.get('command', '?')), log.messages)}")
         configuration.retries = self._retries
         if not configuration.verify_ssl:
             # urllib3 warns on every request (dozens per check); kbmc says it once, in the result.

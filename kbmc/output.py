@@ -69,11 +69,24 @@ class Output:
 
         table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
         for col in columns:
-            table.add_column(col)
+            table.add_column(col, overflow="fold")  # a word too long for its column wraps, never ends in "…"
         for i, row in enumerate(rows):
             style = styles[i] if styles else None
             table.add_row(*[_escape("" if c is None else str(c)) for c in row], style=style)
-        self.console.print(table)
+        console = self.console
+        if console.is_terminal:
+            console.print(table)
+            return
+        # A log or a pipe has no width: each row on one line, whole (grep finds a context and its reason).
+        from rich.measure import Measurement
+
+        wanted = Measurement.get(console, console.options.update_width(100_000), table).maximum
+        width = console.width
+        console.width = max(width, wanted)
+        try:
+            console.print(table)
+        finally:
+            console.width = width
 
     @contextmanager
     def progress(self, description: str, total: int | None = None) -> Iterator[Any]:

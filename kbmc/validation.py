@@ -56,6 +56,18 @@ def dns1123_subdomain(value: str) -> str | None:
     return None
 
 
+def path_segment_name(value: str) -> str | None:
+    """A name the API server accepts for objects such as ClusterRoles (apimachinery's IsValidPathSegmentName)."""
+    if not value:
+        return "a name may not be empty"
+    if value in (".", ".."):
+        return f"{value!r} may not be a name"
+    for bad in ("/", "%"):
+        if bad in value:
+            return f"{value!r} may not contain {bad!r}"
+    return None
+
+
 def dns1035_label(value: str, limit: int = 63) -> str | None:
     """A DNS-1035 label (Service names): a letter first; `limit` is lower when kbmc derives longer names from it."""
     if len(value) > limit:

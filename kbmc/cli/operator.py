@@ -152,6 +152,7 @@ def status(
         secret = report["secret"]
         rows = [
             ["installed", "yes" if report["installed"] else "no"],
+            ["revision", report["revision"] if report["revision"] is not None else "-"],
             ["chart", report["chart"] or "-"],
             ["version", report["version"] or "-"],
             ["ready", f"{'yes' if report['ready'] else 'no'} ({report['replicas'] or '-'})"],

@@ -20,6 +20,8 @@ def sync(
                        "kubeblocks-volume-protection-pod-role).", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")] = False,
     diff: Annotated[bool, typer.Option("--diff", help="Print a diff of each change, per data plane.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Take over a role helm or Kubernetes owns in a data plane.")
+                     ] = False,
 ) -> None:
     """Copy the operator's pod ClusterRoles from the control plane to every enabled data plane (runbook step 3).
 
@@ -38,6 +40,7 @@ def sync(
         roles=list(role) if role else list(source.DEFAULT_ROLES),
         dry_run=dry_run,
         diff=diff,
+        force=force,
     )
     rbac.check_params(params)
     state.require_contexts([params.control_plane, *(c for c in params.data_planes if c not in params.disabled)])

@@ -174,40 +174,41 @@ def check_secret(client: KubeClient, params: InstallParams) -> None:
                          hint="rerun `kbmc env prepare` with every data plane")
 
 
-def same_cluster(kube: kc.KubeConfig, a: str, b: str) -> bool:
-    """Whether two contexts reach the same API server (a data plane that is the control plane itself)."""
-    if a == b:
-        return True
-    try:
-        return kube.context(a).server.rstrip("/") == kube.context(b).server.rstrip("/")
-    except InputError:
-        return False
-
-
 def kubeblocks_crds(client: KubeClient) -> list[str]:
     items = client.get(CRD_PATH)["items"]
     return sorted(i["metadata"]["name"] for i in items if i["metadata"]["name"].endswith(KB_GROUP_SUFFIX))
 
 
 def check_data_planes(kube: kc.KubeConfig, registry: ClientRegistry, params: InstallParams) -> list[str]:
-    """Refuse when a data plane (other than the control plane itself) has KubeBlocks CRDs; returns warnings."""
+    """Refuse when a data plane (other than the control plane itself) has KubeBlocks CRDs; returns warnings.
+
+    Which data plane is the control plane itself is asked of the clusters (kbmc.identity), not read from the
+    server addresses: one cluster may be reached under several names.
+    """
+    from kbmc import identity
     from kbmc.fanout import fan_out
 
-    targets = [c for c in params.contexts if not same_cluster(kube, c, params.control_plane)]
+    clusters = identity.clusters(registry, [params.control_plane, *params.contexts])
+    if params.control_plane in clusters.failed:
+        raise OperationError(f"{params.control_plane}: {identity.why(clusters.failed[params.control_plane])}")
+    targets = [c for c in params.contexts
+               if not clusters.same(c, params.control_plane) and c not in clusters.failed]
     results = fan_out(targets, lambda ctx: kubeblocks_crds(registry.for_context(ctx)))
     found = {r.context: r.value for r in results if r.ok and r.value}
     warnings: list[str] = []
     unreachable = []
+    reasons = {c: identity.why(r) for c, r in clusters.failed.items()}
     for r in results:
-        if r.ok:
+        if not r.ok:
+            reasons[r.context] = (r.exception.summary if isinstance(r.exception, ApiError)
+                                  else identity.why(r))
+    for ctx in params.contexts:
+        if ctx not in reasons:
             continue
-        reason = r.error or "failed"
-        if isinstance(r.exception, ApiError):
-            reason = r.exception.reason
-        if r.context in params.disabled or params.force:
-            warnings.append(f"{r.context}: could not check for KubeBlocks CRDs ({reason})")
+        if ctx in params.disabled or params.force:
+            warnings.append(f"{ctx}: could not check for KubeBlocks CRDs ({reasons[ctx]})")
         else:
-            unreachable.append(f"{r.context}: {reason}")
+            unreachable.append(f"{ctx}: {reasons[ctx]}")
     if found:
         listing = "; ".join(f"{ctx} has {', '.join(names)}" for ctx, names in found.items())
         if not params.force:

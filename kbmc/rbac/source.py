@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kbmc.clients import ApiError, KubeClient, resource_path
-from kbmc.errors import InputError
+from kbmc.errors import InputError, OperationError
 
 API_VERSION = "rbac.authorization.k8s.io/v1"
 KIND = "ClusterRole"
@@ -134,8 +134,18 @@ def read(client: KubeClient, control_plane: str, names: list[str]) -> list[Sourc
     if missing:
         what = "ClusterRole " + ", ".join(missing) if len(missing) == 1 else "ClusterRoles " + ", ".join(missing)
         raise InputError(f"{what} not found in the control plane {control_plane}; nothing was written",
-                         hint="install the operator first: kbmc operator install")
+                         hint=_missing_hint(missing, control_plane))
     return [_prepare(client, control_plane, found[name]) for name in names]
+
+
+def _missing_hint(names: list[str], control_plane: str) -> str:
+    """The operator's chart brings the default roles; a role of the user's own is the user's to fix."""
+    hints = []
+    if any(n in DEFAULT_ROLES for n in names):
+        hints.append("install the operator first: kbmc operator install")
+    if any(n not in DEFAULT_ROLES for n in names):
+        hints.append(f"check the --role names against `kubectl get clusterroles --context {control_plane}`")
+    return "; ".join(hints)
 
 
 def _prepare(client: KubeClient, control_plane: str, role: dict[str, Any]) -> SourceRole:
@@ -147,13 +157,14 @@ def _prepare(client: KubeClient, control_plane: str, role: dict[str, Any]) -> So
         union, sources = aggregate(client, role)
     except ApiError as exc:
         if exc.status == 403:
-            raise InputError(f"cannot list ClusterRoles in {control_plane} to flatten {name}: {exc.reason}",
-                             hint="kbmc needs list on clusterroles in the control plane") from None
+            # A permission the credentials lack is an operation failure, told in the server's words.
+            raise OperationError(f"cannot list ClusterRoles in {control_plane} to flatten {name}: {exc.summary}",
+                                 hint="kbmc needs list on clusterroles in the control plane") from None
         raise
     if not union:
         raise InputError(f"ClusterRole {name} in {control_plane} aggregates no rules (none of the roles its "
                          f"aggregationRule selects exist there); nothing was written",
-                         hint="install the operator first: kbmc operator install")
+                         hint=_missing_hint([name], control_plane))
     note = None
     if union != live:
         # The control plane's controller manager has not caught up (or does not run there): its own

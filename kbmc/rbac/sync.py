@@ -13,11 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kbmc import identity
 from kbmc.clients import FIELD_MANAGER, ApiError, ClientRegistry, KubeClient
 from kbmc.errors import InputError, KbmcError, OperationError
 from kbmc.fanout import ContextResult, fan_out
 from kbmc.rbac import source
-from kbmc.validation import dns1123_subdomain
+from kbmc.validation import path_segment_name
 
 CREATED, UPDATED, UNCHANGED, SKIPPED, FAILED = "created", "updated", "unchanged", "skipped", "failed"
 
@@ -30,6 +31,7 @@ class SyncParams:
     roles: list[str] = field(default_factory=lambda: list(source.DEFAULT_ROLES))
     dry_run: bool = False
     diff: bool = False
+    force: bool = False  # take over a role someone else owns (helm, the API server's defaults)
 
 
 @dataclass
@@ -88,7 +90,7 @@ def check_params(params: SyncParams) -> None:
     if not params.roles:
         raise InputError("no ClusterRole to sync", hint="pass --role NAME or leave it out for the defaults")
     for name in params.roles:
-        if err := dns1123_subdomain(name):
+        if err := path_segment_name(name):
             raise InputError(f"--role: {err}")
     twice = sorted({r for r in params.roles if params.roles.count(r) > 1})
     if twice:
@@ -97,19 +99,19 @@ def check_params(params: SyncParams) -> None:
         raise InputError("no data planes given", hint="pass --data-planes or list them in kbmc.yaml")
 
 
-def targets(params: SyncParams, servers: dict[str, str] | None = None) -> tuple[list[str], list[ContextSync]]:
+def targets(params: SyncParams, ids: dict[str, str] | None = None) -> tuple[list[str], list[ContextSync]]:
     """The data planes to write, and a `skipped` row for each one left out (and why).
 
-    `servers` (context -> API server URL) also recognises the control plane under another context name.
+    `ids` (context -> cluster identity, kbmc.identity) also recognises the control plane under another context name.
     """
-    servers = servers or {}
-    cp_server = servers.get(params.control_plane)
+    ids = ids or {}
+    cp_id = ids.get(params.control_plane)
     write: list[str] = []
     skipped: list[ContextSync] = []
     for ctx in dict.fromkeys(params.data_planes):
         if ctx in params.disabled:
             skipped.append(ContextSync(ctx, SKIPPED, "disabled in the topology file"))
-        elif ctx == params.control_plane or (cp_server is not None and servers.get(ctx) == cp_server):
+        elif ctx == params.control_plane or (cp_id is not None and ids.get(ctx) == cp_id):
             skipped.append(ContextSync(ctx, SKIPPED, "the control plane itself: it holds the source roles"))
         else:
             write.append(ctx)
@@ -121,31 +123,52 @@ def sync(registry: ClientRegistry, params: SyncParams,
     """Copy the roles to every enabled data plane; every data plane gets a row, failures included."""
     check_params(params)
     # A disabled data plane need not be in the kubeconfig any more (it may be gone).
-    contexts = [params.control_plane, *(c for c in params.data_planes if c not in params.disabled)]
-    write, skipped = targets(params, {c: registry.for_context(c).server for c in contexts})
+    enabled = [c for c in dict.fromkeys(params.data_planes) if c not in params.disabled]
+    # Which cluster each context reaches, asked of the clusters themselves, all at once: an alias of the control
+    # plane must never be written, and one data plane under two names would be written twice at once.
+    found = identity.clusters(registry, [params.control_plane, *enabled])
+    if params.control_plane in found.failed:
+        raise OperationError(f"{params.control_plane}: {identity.why(found.failed[params.control_plane])}; "
+                             "nothing was written")
+    groups = found.aliases(c for c in enabled if not found.same(c, params.control_plane))
+    if groups:
+        named = "; ".join(f"data planes {' and '.join(g)} are one cluster" for g in groups)
+        raise InputError(f"{named} (the same kube-system namespace); nothing was written",
+                         hint="name each data plane once in --data-planes or kbmc.yaml")
+    write, skipped = targets(params, found.ids)
+    unknown = {c: ContextSync(c, FAILED, identity.why(found.failed[c])) for c in write if c in found.failed}
+    write = [c for c in write if c not in unknown]
     # Read everything first: a missing source role stops the run before any data plane is touched.
     roles = source.read(registry.for_context(params.control_plane), params.control_plane, params.roles)
 
     def one(ctx: str) -> ContextSync:
-        return sync_context(registry.for_context(ctx), roles, dry_run=params.dry_run, diff=params.diff)
+        return sync_context(registry.for_context(ctx), roles, dry_run=params.dry_run, diff=params.diff,
+                            force=params.force)
 
-    def done(r: ContextResult[ContextSync]) -> None:
-        if on_done is not None:
-            on_done(r.value if r.value is not None else ContextSync(r.context, FAILED, r.error))
+    def row(r: ContextResult[ContextSync]) -> ContextSync:
+        if r.value is not None:
+            return r.value
+        reason = _reason(r.exception, r.context) if isinstance(r.exception, KbmcError) else r.error
+        return ContextSync(r.context, FAILED, reason)
 
-    results = fan_out(write, one, on_done=done)
-    rows = {r.context: r.value if r.value is not None else ContextSync(r.context, FAILED, r.error) for r in results}
+    if on_done is not None:
+        for failed in unknown.values():
+            on_done(failed)
+    results = fan_out(write, one, on_done=None if on_done is None else lambda r: on_done(row(r)))
+    rows = {r.context: row(r) for r in results}
+    rows.update(unknown)
     rows.update({s.context: s for s in skipped})
     ordered = [rows[c] for c in dict.fromkeys(params.data_planes)]
     return SyncResult(params.control_plane, params.dry_run, roles, ordered)
 
 
-def sync_context(client: KubeClient, roles: list[source.SourceRole], *, dry_run: bool, diff: bool) -> ContextSync:
+def sync_context(client: KubeClient, roles: list[source.SourceRole], *, dry_run: bool, diff: bool,
+                 force: bool = False) -> ContextSync:
     """One data plane: each role in turn; the first failure ends this data plane's run (and only its)."""
     changes: list[RoleChange] = []
     for role in roles:
         try:
-            changes.append(sync_role(client, role, dry_run=dry_run, diff=diff))
+            changes.append(sync_role(client, role, dry_run=dry_run, diff=diff, force=force))
         except KbmcError as exc:
             reason = _reason(exc, client.context)
             changes.append(RoleChange(role.name, FAILED, error=reason))
@@ -155,10 +178,33 @@ def sync_context(client: KubeClient, roles: list[source.SourceRole], *, dry_run:
     return ContextSync(client.context, result, None, changes)
 
 
-def sync_role(client: KubeClient, role: source.SourceRole, *, dry_run: bool, diff: bool) -> RoleChange:
+def owner(role: dict[str, Any]) -> str | None:
+    """Who other than kbmc owns a ClusterRole, from its marks; None for kbmc's own copy or an unmarked one."""
+    meta = role.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    annotations = meta.get("annotations") or {}
+    if labels.get("kubernetes.io/bootstrapping") == "rbac-defaults":
+        return "a Kubernetes default role (kubernetes.io/bootstrapping: rbac-defaults)"
+    release = annotations.get(source.HELM_ANNOTATION_PREFIX + "release-name")
+    if release:
+        where = annotations.get(source.HELM_ANNOTATION_PREFIX + "release-namespace")
+        return f"managed by helm release {release}" + (f" in namespace {where}" if where else "")
+    if any(k.startswith(source.HELM_ANNOTATION_PREFIX) for k in annotations):
+        return "managed by helm (meta.helm.sh annotations)"
+    manager = labels.get(source.MANAGED_BY)
+    if manager and manager != source.MANAGER:
+        return f"managed by {manager} ({source.MANAGED_BY}: {manager})"
+    return None
+
+
+def sync_role(client: KubeClient, role: source.SourceRole, *, dry_run: bool, diff: bool,
+              force: bool = False) -> RoleChange:
     desired = role.desired
     path = source.role_path(role.name)
     live = client.get_or_none(path)
+    if live is not None and not force and comparable(live) != desired and (who := owner(live)):
+        raise OperationError(f"ClusterRole {role.name} here is {who}, not a copy of kbmc's; left as it is",
+                             hint="pass --force to take it over")
     query = {"fieldManager": FIELD_MANAGER, "fieldValidation": "Strict", "dryRun": "All" if dry_run else None}
     if live is None:
         created = client.request("POST", source.role_path(), body=desired, query=query)
@@ -216,4 +262,7 @@ def _reason(exc: KbmcError, context: str) -> str:
     if isinstance(exc, ApiError):
         return exc.summary
     text = str(exc)
-    return text[len(context) + 2:] if text.startswith(f"{context}: ") else text
+    for prefix in (f"{context}: ", f"context {context!r}: "):
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    return text

@@ -89,3 +89,38 @@ def test_stopped_cluster_fails_only_its_own_row(bed, registry: ClientRegistry) -
     finally:
         bed.start_apiserver("k8s-3")
     assert registry.for_context("k8s-3").version()
+
+
+def test_error_summaries_carry_the_servers_message_once_without_the_url(registry: ClientRegistry,
+                                                                        unique_name) -> None:
+    """A row's reason (ApiError.summary) for 404, 409 and 422: the server's message, no context, no request URL."""
+    from kbmc.clients import ApiError
+
+    client = registry.for_context("k8s-1")
+    roles = resource_path("rbac.authorization.k8s.io/v1", "clusterroles")
+    name = unique_name("kbmc-test-summary")
+    errors: dict[int, ApiError] = {}
+    try:
+        client.get(f"{roles}/{name}")
+    except ApiError as exc:
+        errors[exc.status] = exc
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}
+    client.create(roles, role)
+    try:
+        for body in (role, {**role, "rules": [{"apiGroups": [""], "resources": ["pods"]}]}):  # 409, then 422
+            try:
+                client.create(roles, body) if body is role else client.replace(f"{roles}/{name}", body)
+            except ApiError as exc:
+                errors[exc.status] = exc
+    finally:
+        client.delete(f"{roles}/{name}")
+    assert sorted(errors) == [404, 409, 422]
+    for status, exc in errors.items():
+        summary = exc.summary
+        message = exc.body["message"]
+        assert summary.endswith(f"({status}): {message}"), summary
+        assert summary.count(message) == 1
+        assert "k8s-1" not in summary and "/apis/" not in summary and "https://" not in summary
+    assert errors[404].summary.startswith("not found (404): ")
+    assert errors[422].summary.startswith("unprocessable entity (422): ")

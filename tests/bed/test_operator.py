@@ -158,6 +158,9 @@ def test_status_reports_the_live_args(installed, kbmc, bed) -> None:
     r = kbmc("operator", "status", "--context", "cp", kubeconfig=bed.kubeconfig_path)
     assert r.code == 0 and r.stdout == ""
     assert "k8s-1,k8s-2,k8s-3" in r.stderr and "kb-multi-cluster-kubeconfig (exists)" in r.stderr
+    # The table has every row the JSON has, the release's revision among them.
+    rows = {line.split()[0]: line.split()[-1] for line in r.stderr.splitlines() if line.strip()}
+    assert rows.get("revision") == "1"
 
 
 def test_status_of_a_namespace_without_kubeblocks(installed, kbmc, bed, make_namespace) -> None:
@@ -266,6 +269,34 @@ def test_the_control_plane_as_its_own_data_plane_is_not_refused(installed, regis
     # cp has every KubeBlocks CRD, and is let through; the Secret (from env prepare) lacks cp, and says so.
     assert r.code == 2 and "lacks context(s) cp" in r.stderr and "KubeBlocks CRDs" not in r.stderr
     assert snapshot(registry) == before
+
+
+def test_an_alias_of_the_control_plane_as_a_data_plane_is_not_refused(installed, registry: ClientRegistry, kbmc,
+                                                                      bed, helm_path, tmp_path: Path) -> None:
+    # cp under another address (https://localhost:PORT): the same cluster, so its own KubeBlocks CRDs are no reason
+    # to refuse; the clusters say so, not the URLs' text.
+    doc = yaml.safe_load(bed.kubeconfig_path.read_text())
+    cluster = dict(next(c["cluster"] for c in doc["clusters"] if c["name"] == "cp"))
+    cluster["server"] = cluster["server"].replace("https://127.0.0.1:", "https://localhost:")
+    doc["clusters"].append({"name": "cp-alias", "cluster": cluster})
+    doc["contexts"].append({"name": "cp-alias", "context": {"cluster": "cp-alias", "user": "cp-admin"}})
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(doc))
+    kubeconfig.chmod(0o600)
+    r = kbmc("env", "prepare", "--context", "cp", "--data-planes", "k8s-1,cp-alias", "--secret-name", "with-alias",
+             "--allow-loopback", kubeconfig=kubeconfig)
+    assert r.code == 0, r.stderr
+    try:
+        before = snapshot(registry)
+        r = kbmc("operator", "install", "--context", "cp", "--data-planes", "k8s-1,cp-alias", "--secret-name",
+                 "with-alias", "--chart", installed["chart"], "--no-wait", "--dry-run", "-o", "json",
+                 kubeconfig=kubeconfig)
+        assert r.code == 0, r.stderr
+        assert "KubeBlocks CRDs" not in r.stderr
+        assert json.loads(r.stdout)["values"]["multiCluster"]["contexts"] == "k8s-1,cp-alias"
+        assert snapshot(registry) == before
+    finally:
+        registry.for_context("cp").delete(resource_path("v1", "secrets", NS, "with-alias"))
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,8 @@ DATA_PLANES = ["k8s-1", "k8s-2", "k8s-3"]
 PROBE = "kbmc-test-probe"  # a ClusterRole carrying the aggregation labels, created in a data plane
 CANARY = "kbmc-test-canary"  # an aggregated ClusterRole of our own: shows the controller has acted
 PROBE_RULE = {"apiGroups": ["probe.kbmc.test"], "resources": ["probes"], "verbs": ["get"]}
-SCRATCH = (*DEFAULT_ROLES, PROBE, CANARY, "kbmc-test-read-roles")
+EXTRA = "kbmc-test:Extra_Role"  # a ClusterRole name that is no DNS name, as the API server allows
+SCRATCH = (*DEFAULT_ROLES, PROBE, CANARY, "kbmc-test-read-roles", EXTRA)
 WAIT = 60.0  # seconds for the controller manager to act (it takes well under one)
 
 
@@ -108,10 +109,15 @@ def test_flattened_copy_keeps_granting_the_control_planes_rules(kbmc, bed, regis
 
 def test_runbook_as_is_copy_loses_its_rules_and_sync_repairs_it(kbmc, bed, registry: ClientRegistry,
                                                                 cp_role: dict[str, Any]) -> None:
-    # The runbook's recipe: the control plane's role, server fields stripped, aggregationRule kept.
+    # The runbook's recipe: the control plane's role, server fields and helm's ownership marks stripped,
+    # aggregationRule kept.
     as_is = {k: v for k, v in cp_role.items() if k != "metadata"}
     as_is["metadata"] = {k: v for k, v in cp_role["metadata"].items()
                          if k in ("name", "labels", "annotations")}
+    as_is["metadata"]["labels"] = {k: v for k, v in as_is["metadata"]["labels"].items()
+                                   if k != "app.kubernetes.io/managed-by"}
+    as_is["metadata"]["annotations"] = {k: v for k, v in as_is["metadata"].get("annotations", {}).items()
+                                        if not k.startswith("meta.helm.sh/")}
     k2 = registry.for_context("k8s-2")
     k2.create(role_path(), as_is)
     k2.create(role_path(), labelled_probe(cp_role))
@@ -196,7 +202,7 @@ def test_a_data_plane_forbidding_the_write_fails_its_row_only(kbmc, bed: TestBed
     k3.create(role_path(), {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
                             "metadata": {"name": "kbmc-test-read-roles"},
                             "rules": [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
-                                       "verbs": ["get", "list"]}]})
+                                       "verbs": ["get", "list"]}, READ_IDENTITY]})
     k3.create("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
               {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
                "metadata": {"name": "kbmc-test-read-roles"},
@@ -309,7 +315,9 @@ def test_missing_source_role_is_one_clear_error_and_nothing_is_written(kbmc, bed
     assert r.code == 2
     errors = [x for x in r.stderr.splitlines() if x.strip()]
     assert len(errors) == 1
-    assert "kbmc-no-such-role" in errors[0] and "kbmc operator install" in errors[0]
+    assert "kbmc-no-such-role" in errors[0] and "check the --role names" in errors[0]
+    # The operator's chart does not bring a role of the user's own: installing it is no fix.
+    assert "kbmc operator install" not in errors[0]
     for ctx in DATA_PLANES:
         assert registry.for_context(ctx).get_or_none(role_path(CLUSTER_POD_ROLE)) is None
 
@@ -324,3 +332,170 @@ def test_control_plane_named_as_a_data_plane_is_never_written(kbmc, bed, registr
     now = registry.for_context("cp").get(role_path(CLUSTER_POD_ROLE))
     assert now["metadata"]["resourceVersion"] == cp_role["metadata"]["resourceVersion"]
     assert now["aggregationRule"] == cp_role["aggregationRule"]
+
+
+def test_a_role_name_that_is_no_dns_name_is_copied(kbmc, bed, registry: ClientRegistry,
+                                                   cp_role: dict[str, Any]) -> None:
+    # ClusterRole names are path segments (`system:...`, upper case, '_'): --role takes what the API server takes.
+    cp = registry.for_context("cp")
+    cp.create(role_path(), {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                            "metadata": {"name": EXTRA}, "rules": [PROBE_RULE]})
+    try:
+        r = sync(kbmc, bed, "--role", EXTRA)
+    finally:
+        cp.delete(role_path(EXTRA))
+    assert r.code == 0, r.stderr
+    for ctx in DATA_PLANES:
+        assert rules_of(registry.for_context(ctx), EXTRA) == [PROBE_RULE]
+
+
+def kubeconfig_with(bed: TestBed, path: Path, contexts: dict[str, tuple[dict[str, Any], dict[str, Any]]]) -> Path:
+    """A copy of the bed's kubeconfig with more contexts: name -> (cluster, user)."""
+    doc = yaml.safe_load(bed.kubeconfig_path.read_text())
+    for name, (cluster, user) in contexts.items():
+        doc["clusters"].append({"name": name, "cluster": cluster})
+        doc["users"].append({"name": name, "user": user})
+        doc["contexts"].append({"name": name, "context": {"cluster": name, "user": name}})
+    path.write_text(yaml.safe_dump(doc))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def grant_viewer(registry: ClientRegistry) -> Iterator[Any]:
+    """Give the bed's token user (kbmc-viewer) some rules in a cluster, for this test only."""
+    made: list[tuple[KubeClient, str]] = []
+
+    def grant(ctx: str, name: str, rules: list[dict[str, Any]]) -> None:
+        client = registry.for_context(ctx)
+        client.create(role_path(), {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                                    "metadata": {"name": name}, "rules": rules})
+        made.append((client, name))
+        client.create("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+                      {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                       "metadata": {"name": name},
+                       "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+                       "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "kbmc-viewer"}]})
+
+    yield grant
+    for client, name in made:
+        client.delete(f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{name}")
+        client.delete(role_path(name))
+
+
+# What kbmc reads to tell clusters apart: the kube-system namespace (its UID).
+READ_IDENTITY = {"apiGroups": [""], "resources": ["namespaces"], "resourceNames": ["kube-system"], "verbs": ["get"]}
+
+
+def test_a_control_plane_user_who_may_get_but_not_list_roles_is_an_operation_failure(
+        kbmc, bed: TestBed, registry: ClientRegistry, cp_role: dict[str, Any], grant_viewer: Any,
+        tmp_path: Path) -> None:
+    grant_viewer("cp", "kbmc-test-get-roles", [
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["get"]}, READ_IDENTITY])
+    viewer = bed.viewer_context("cp")
+    kubeconfig = kubeconfig_with(bed, tmp_path / "kubeconfig", {"cp-get-only": (viewer["cluster"], viewer["user"])})
+    r = kbmc("--context", "cp-get-only", "--data-planes", "k8s-1", "rbac", "sync", kubeconfig=kubeconfig)
+    # Flattening the aggregated role lists the labelled roles: forbidden, said in the server's words, exit 1.
+    assert r.code == 1, r.stderr
+    assert 'User "kbmc-viewer" cannot list resource "clusterroles"' in r.stderr
+    assert "list on clusterroles" in r.stderr and "Traceback" not in r.stderr
+    assert registry.for_context("k8s-1").get_or_none(role_path(CLUSTER_POD_ROLE)) is None
+
+
+def alias_of(bed: TestBed, ctx: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The bed's admin context for `ctx`, its server named https://localhost:PORT (the serving cert covers it)."""
+    doc = yaml.safe_load(bed.kubeconfig_path.read_text())
+    cluster = dict(next(c["cluster"] for c in doc["clusters"] if c["name"] == ctx))
+    user = next(u["user"] for u in doc["users"] if u["name"] == f"{ctx}-admin")
+    assert cluster["server"].startswith("https://127.0.0.1:")
+    cluster["server"] = cluster["server"].replace("https://127.0.0.1:", "https://localhost:")
+    return cluster, user
+
+
+def test_an_alias_of_the_control_plane_is_never_written(kbmc, bed: TestBed, registry: ClientRegistry,
+                                                        cp_role: dict[str, Any], tmp_path: Path) -> None:
+    # The same API server under another address: the context names and the URLs differ, the cluster does not.
+    kubeconfig = kubeconfig_with(bed, tmp_path / "kubeconfig", {"cp-alias": alias_of(bed, "cp")})
+    r = sync(kbmc, bed, planes=["k8s-1", "cp-alias"], kubeconfig=kubeconfig)
+    assert r.code == 0, r.stderr
+    line = next(x for x in r.stderr.splitlines() if x.startswith("cp-alias"))
+    assert "skipped" in line and "control plane" in line
+    now = registry.for_context("cp").get(role_path(CLUSTER_POD_ROLE))
+    assert now["metadata"]["resourceVersion"] == cp_role["metadata"]["resourceVersion"]
+    assert now["aggregationRule"] == cp_role["aggregationRule"]
+    assert now["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+    assert rules_of(registry.for_context("k8s-1"), CLUSTER_POD_ROLE) == cp_role["rules"]
+
+
+def test_one_data_plane_under_two_names_is_refused_naming_both(kbmc, bed: TestBed, registry: ClientRegistry,
+                                                               cp_role: dict[str, Any], tmp_path: Path) -> None:
+    kubeconfig = kubeconfig_with(bed, tmp_path / "kubeconfig", {"k8s-2-alias": alias_of(bed, "k8s-2")})
+    r = sync(kbmc, bed, planes=["k8s-1", "k8s-2", "k8s-2-alias"], kubeconfig=kubeconfig)
+    assert r.code == 2, r.stderr
+    errors = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(errors) == 1 and "k8s-2 and k8s-2-alias are one cluster" in errors[0]
+    for ctx in ("k8s-1", "k8s-2"):
+        for name in DEFAULT_ROLES:
+            assert registry.for_context(ctx).get_or_none(role_path(name)) is None
+
+
+def test_a_data_plane_whose_credential_plugin_fails_says_so(kbmc, bed: TestBed, registry: ClientRegistry,
+                                                            cp_role: dict[str, Any], tmp_path: Path) -> None:
+    # kubectl: "getting credentials: exec: executable ... failed with exit code 1"; never "anonymous".
+    plugin = tmp_path / "get-token"
+    plugin.write_text("#!/bin/sh\necho 'contacting the login service' >&2\n"
+                      "echo 'error: the session of alice expired; log in again' >&2\nexit 1\n")
+    plugin.chmod(0o755)
+    cluster, _ = alias_of(bed, "k8s-3")
+    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin),
+                     "interactiveMode": "Never"}}
+    kubeconfig = kubeconfig_with(bed, tmp_path / "kubeconfig", {"k8s-3-sso": (cluster, user)})
+    r = sync(kbmc, bed, planes=["k8s-1", "k8s-3-sso"], kubeconfig=kubeconfig)
+    assert r.code == 1
+    line = next(x for x in r.stderr.splitlines() if x.startswith("k8s-3-sso"))
+    assert (f"failed: getting credentials: exec plugin {plugin} failed with exit code 1: "
+            "error: the session of alice expired; log in again") in line
+    assert "anonymous" not in r.stderr and "ERROR:root" not in r.stderr
+    assert rules_of(registry.for_context("k8s-1"), CLUSTER_POD_ROLE) == cp_role["rules"]
+    assert registry.for_context("k8s-3").get_or_none(role_path(CLUSTER_POD_ROLE)) is None
+
+
+def test_a_role_someone_else_owns_is_left_alone_unless_forced(kbmc, bed: TestBed, registry: ClientRegistry,
+                                                              cp_role: dict[str, Any]) -> None:
+    # k8s-1 has its own helm release's kubeblocks-cluster-pod-role: not kbmc's to overwrite.
+    k1 = registry.for_context("k8s-1")
+    k1.create(role_path(), {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                            "metadata": {"name": CLUSTER_POD_ROLE,
+                                         "labels": {"app.kubernetes.io/managed-by": "Helm"},
+                                         "annotations": {"meta.helm.sh/release-name": "local-kb",
+                                                         "meta.helm.sh/release-namespace": "kb-local"}},
+                            "rules": [PROBE_RULE]})
+    before = rv(k1, CLUSTER_POD_ROLE)
+    r = sync(kbmc, bed, "-o", "json")
+    assert r.code == 1
+    rows = {c["context"]: c for c in json.loads(r.stdout)["contexts"]}
+    assert rows["k8s-1"]["result"] == "failed"
+    reason = rows["k8s-1"]["reason"]
+    assert "managed by helm release local-kb in namespace kb-local" in reason and "--force" in reason
+    assert rv(k1, CLUSTER_POD_ROLE) == before and rules_of(k1, CLUSTER_POD_ROLE) == [PROBE_RULE]
+    assert rows["k8s-2"]["result"] == rows["k8s-3"]["result"] == "created"  # the others proceed
+
+    r = sync(kbmc, bed, "--force", "-o", "json")
+    assert r.code == 0, r.stderr
+    rows = {c["context"]: c["result"] for c in json.loads(r.stdout)["contexts"]}
+    assert rows == {"k8s-1": "updated", "k8s-2": "unchanged", "k8s-3": "unchanged"}
+    taken = k1.get(role_path(CLUSTER_POD_ROLE))
+    assert taken["rules"] == cp_role["rules"] and taken["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kbmc"
+    assert not [k for k in taken["metadata"].get("annotations", {}) if k.startswith("meta.helm.sh/")]
+
+
+def test_a_kubernetes_default_role_is_never_overwritten_unless_forced(kbmc, bed: TestBed, registry: ClientRegistry,
+                                                                      cp_role: dict[str, Any]) -> None:
+    # Every cluster has its own `view`, reconciled by its API server: --role view must not replace it.
+    before = {ctx: rv(registry.for_context(ctx), "view") for ctx in DATA_PLANES}
+    r = sync(kbmc, bed, "--role", "view")
+    assert r.code == 1
+    for ctx in DATA_PLANES:
+        line = next(x for x in r.stderr.splitlines() if x.startswith(ctx))
+        assert "failed" in line and "a Kubernetes default role" in line
+    assert {ctx: rv(registry.for_context(ctx), "view") for ctx in DATA_PLANES} == before

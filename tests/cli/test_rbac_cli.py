@@ -9,7 +9,8 @@ import yaml
 
 
 @pytest.mark.parametrize("args,message", [
-    (("--role", "Bad_Name"), "--role: 'Bad_Name' must be lowercase"),
+    (("--role", "kb/role"), "--role: 'kb/role' may not contain '/'"),
+    (("--role", ".."), "--role: '..' may not be a name"),
     (("--role", "x", "--role", "x"), "--role names x twice"),
     (("--data-planes", "k8s-1,k8s-9"), "context 'k8s-9' is not in the kubeconfig"),
     (("--dry-run=yes",), "--dry-run"),

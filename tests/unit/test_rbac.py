@@ -101,13 +101,22 @@ def test_targets_skip_disabled_data_planes_and_the_control_plane_itself() -> Non
 
 
 @pytest.mark.parametrize("roles,message", [
-    (["Bad_Name"], "must be lowercase"),
+    (["a/b"], "may not contain '/'"),
+    (["50%"], "may not contain '%'"),
+    ([".."], "may not be a name"),
+    ([""], "may not be empty"),
     (["a", "a"], "twice"),
     ([], "no ClusterRole"),
 ])
 def test_bad_role_names(roles: list[str], message: str) -> None:
     with pytest.raises(InputError, match=message):
         check_params(SyncParams("cp", ["k8s-1"], roles=roles))
+
+
+@pytest.mark.parametrize("name", ["kb:Extra_Role", "system:aggregate-to-view", "Bad_Name", "a.b..c", "x y"])
+def test_role_names_the_api_server_accepts_are_accepted(name: str) -> None:
+    # ClusterRole names are path-segment names, not DNS names: upper case, ':' and '_' are fine.
+    check_params(SyncParams("cp", ["k8s-1"], roles=[name]))
 
 
 def test_comparable_sees_a_leftover_aggregation_rule_as_a_change() -> None:
@@ -117,3 +126,47 @@ def test_comparable_sees_a_leftover_aggregation_rule_as_a_change() -> None:
     # Any aggregationRule, even an empty one, hands the rules to the data plane's controller.
     assert comparable({**live, "aggregationRule": {}}) != desired
     assert comparable({**live, "aggregationRule": {"clusterRoleSelectors": [{}]}}) != desired
+
+
+class _Roles:
+    """A control plane holding only the named ClusterRoles (plain, not aggregated)."""
+
+    context = "cp"
+
+    def __init__(self, *names: str) -> None:
+        self.names = names
+
+    def get_or_none(self, path: str) -> Any:
+        name = path.rsplit("/", 1)[1]
+        return {"metadata": {"name": name}, "rules": [{"verbs": ["get"]}]} if name in self.names else None
+
+
+@pytest.mark.parametrize("have,want,operator_hint,role_hint", [
+    ((), [source.CLUSTER_POD_ROLE], True, False),
+    ((source.CLUSTER_POD_ROLE,), [source.CLUSTER_POD_ROLE, "my-role"], False, True),
+    ((), [source.VOLUME_PROTECTION_ROLE, "my-role"], True, True),
+])
+def test_a_missing_role_hints_at_the_operator_only_for_the_default_roles(have: tuple[str, ...], want: list[str],
+                                                                         operator_hint: bool, role_hint: bool) -> None:
+    with pytest.raises(InputError) as info:
+        source.read(_Roles(*have), "cp", want)  # type: ignore[arg-type]
+    text = str(info.value)
+    assert ("kbmc operator install" in text) is operator_hint
+    assert ("check the --role names" in text) is role_hint
+
+
+@pytest.mark.parametrize("labels,annotations,expected", [
+    ({}, {}, None),  # a plain kubectl copy (the runbook's recipe): repaired
+    ({"app.kubernetes.io/managed-by": "kbmc"}, {"kbmc.io/source-context": "cp"}, None),  # kbmc's own copy
+    ({"app.kubernetes.io/managed-by": "Helm"}, {"meta.helm.sh/release-name": "kb", "meta.helm.sh/release-namespace": "x"},
+     "managed by helm release kb in namespace x"),
+    ({"app.kubernetes.io/managed-by": "Helm"}, {}, "managed by Helm"),
+    ({}, {"meta.helm.sh/resource-policy": "keep"}, "managed by helm"),
+    ({"app.kubernetes.io/managed-by": "argocd"}, {}, "managed by argocd"),
+    ({"kubernetes.io/bootstrapping": "rbac-defaults"}, {}, "a Kubernetes default role"),
+])
+def test_owner_marks(labels: dict[str, str], annotations: dict[str, str], expected: str | None) -> None:
+    from kbmc.rbac.sync import owner
+
+    who = owner({"metadata": {"name": "r", "labels": labels, "annotations": annotations}})
+    assert (who is None) if expected is None else (who is not None and who.startswith(expected))

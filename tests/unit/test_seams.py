@@ -154,3 +154,18 @@ def test_clustermesh_status_json_peers_are_the_connected_remote_clusters() -> No
     assert parse_cli_version("cilium-cli: v0.16.19 compiled with go1.23.2 on linux/amd64\n"
                              "cilium image (default): v1.16.2\n") == (0, 16, 19)
     assert parse_cli_version("cilium-cli:  compiled with go1.22.0 on linux/amd64") is None
+
+
+def test_tables_are_never_cut_when_stderr_is_not_a_terminal(capsys: pytest.CaptureFixture[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from kbmc.output import Output
+
+    monkeypatch.delenv("COLUMNS", raising=False)  # a log file or a pipe: rich assumes 80 columns
+    reason = ("failed: kubeblocks-cluster-pod-role: unreachable: HTTPSConnection(host=127.0.0.1, port=6443): "
+              "Failed to establish a new connection: [Errno 111] Connection refused")
+    name = "kubeblocks-volume-protection-pod-role-with-a-name-longer-than-any-terminal-column"
+    Output(no_color=True).table(None, ["CONTEXT", "RESULT", "ROLES"], [["k8s-3", reason, name]])
+    lines = capsys.readouterr().err.splitlines()
+    row = next(x for x in lines if x.startswith("k8s-3"))
+    assert reason in row and name in row  # whole, on the row's own line
+    assert "…" not in "".join(lines)
