@@ -107,6 +107,7 @@ _GROUPS = {
     "cluster": "kbmc.cli.cluster",
     "operator": "kbmc.cli.operator",
     "rbac": "kbmc.cli.rbac",
+    "contexts": "kbmc.cli.contexts",
 }
 _registered: set[str] = set()
 

@@ -1,0 +1,237 @@
+"""`kbmc contexts disable/enable/list` against the bed, the operator installed by `kbmc operator install` from the
+real chart with the real helm.
+
+One install per module, reused when the release already exists (another module's, or a reused bed): the module
+brings it to the three-data-plane values it needs and leaves the contexts enabled again afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kbmc.clients import ClientRegistry, KubeClient, resource_path
+from tests.bed.test_operator import fake_hook_kubelet, helm_env, revision, run_kbmc
+from tests.testbed.crds import chart_dir
+
+NS = "kb-system"
+RELEASE = "kubeblocks"
+DATA_PLANES = "k8s-1,k8s-2,k8s-3"
+DP = "kubeblocks-dataprotection"
+
+
+def args_of(cp: KubeClient, name: str) -> list[str]:
+    d = cp.get(resource_path("apps/v1", "deployments", NS, name))
+    return list(d["spec"]["template"]["spec"]["containers"][0]["args"])
+
+
+def rv(cp: KubeClient, name: str) -> str:
+    return str(cp.get(resource_path("apps/v1", "deployments", NS, name))["metadata"]["resourceVersion"])
+
+
+@pytest.fixture(scope="module")
+def operator(bed, real_helm: Path, registry: ClientRegistry,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    env = helm_env(real_helm, tmp_path_factory.mktemp("helm"))
+    cp = registry.for_context("cp")
+    existed = cp.get_or_none(resource_path("apps/v1", "deployments", NS, RELEASE)) is not None
+    r = run_kbmc(bed, env, "env", "prepare", "--context", "cp", "--data-planes", DATA_PLANES, "--allow-loopback")
+    assert r.returncode == 0, r.stderr
+    stop = threading.Event()  # an existing release with other values is upgraded: its pre-upgrade hook needs a kubelet
+    kubelet = threading.Thread(target=fake_hook_kubelet, args=(cp, stop), daemon=True)
+    kubelet.start()
+    try:
+        r = run_kbmc(bed, env, "operator", "install", "--context", "cp", "--data-planes", DATA_PLANES,
+                     "--contexts-disabled", "", "--installer", "helm", "--chart", str(chart_dir()), "--no-wait",
+                     "--timeout", "180")
+    finally:
+        stop.set()
+        kubelet.join()
+    assert r.returncode == 0, r.stderr
+    helm = {"PATH": env["PATH"], **{k: v for k, v in env.items() if k.startswith("HELM_")}}
+    try:
+        yield {"env": helm, "helm": real_helm}
+    finally:
+        # Leave every context enabled (in the release and in the live args) for whoever comes next.
+        run_kbmc(bed, env, "contexts", "enable", "k8s-1", "k8s-2", "k8s-3", "--context", "cp")
+        run_kbmc(bed, env, "contexts", "enable", "k8s-1", "k8s-2", "k8s-3", "--context", "cp", "--via", "deployment")
+        if not existed:
+            subprocess.run([str(real_helm), "uninstall", RELEASE, "-n", NS, "--no-hooks", "--kube-context", "cp",
+                            "--kubeconfig", str(bed.kubeconfig_path)], env=dict(os.environ, **env),
+                           capture_output=True, timeout=300)
+
+
+@pytest.fixture
+def helm_path(operator: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in operator["env"].items():
+        monkeypatch.setenv(key, value)
+
+
+def helm_values(bed, operator: dict[str, Any]) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    proc = subprocess.run([str(operator["helm"]), "get", "values", RELEASE, "-n", NS, "-o", "json",
+                           "--kube-context", "cp", "--kubeconfig", str(bed.kubeconfig_path)],
+                          capture_output=True, text=True, env=dict(os.environ, **operator["env"]), timeout=60,
+                          check=True)
+    return dict(json.loads(proc.stdout))
+
+
+def test_disable_enable_round_trip_through_the_helm_release(operator, registry: ClientRegistry, kbmc, bed,
+                                                           helm_path) -> None:
+    cp = registry.for_context("cp")
+    manager_args, dp_args = args_of(cp, RELEASE), args_of(cp, DP)
+    assert not any(a.startswith("--multi-cluster-contexts-disabled") for a in manager_args + dp_args)
+    values, start = helm_values(bed, operator), revision(cp)
+
+    r = kbmc("contexts", "disable", "k8s-2", "--context", "cp", kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0, r.stderr
+    assert f"contextsDisabled (none) -> k8s-2 (helm release kubeblocks revision {start} -> {start + 1})" in r.stderr
+    at = manager_args.index("--multi-cluster-contexts=k8s-1,k8s-2,k8s-3") + 1
+    assert args_of(cp, RELEASE) == [*manager_args[:at], "--multi-cluster-contexts-disabled=k8s-2", *manager_args[at:]]
+    at = dp_args.index("--multi-cluster-contexts=k8s-1,k8s-2,k8s-3") + 1
+    assert args_of(cp, DP) == [*dp_args[:at], "--multi-cluster-contexts-disabled=k8s-2", *dp_args[at:]]
+    after = helm_values(bed, operator)
+    assert after["multiCluster"].pop("contextsDisabled") == "k8s-2"
+    values["multiCluster"].pop("contextsDisabled")
+    assert after == values  # every other value untouched
+
+    # Idempotent: no new revision, no Deployment write.
+    before = (revision(cp), rv(cp, RELEASE), rv(cp, DP))
+    r = kbmc("contexts", "disable", "k8s-2", "--context", "cp", kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0 and "k8s-2 already disabled; nothing changed" in r.stderr
+    assert (revision(cp), rv(cp, RELEASE), rv(cp, DP)) == before
+
+    # A second context merges with the first.
+    r = kbmc("contexts", "disable", "k8s-3", "--context", "cp", "-o", "json", kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["contextsDisabled"] == ["k8s-2", "k8s-3"] and report["via"] == "helm"
+    assert "--multi-cluster-contexts-disabled=k8s-2,k8s-3" in args_of(cp, RELEASE)
+
+    r = kbmc("contexts", "enable", "k8s-2", "k8s-3", "--context", "cp", kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0, r.stderr
+    assert args_of(cp, RELEASE) == manager_args and args_of(cp, DP) == dp_args
+    assert helm_values(bed, operator)["multiCluster"]["contextsDisabled"] == ""
+    before = (revision(cp), rv(cp, RELEASE), rv(cp, DP))
+    assert before[0] == start + 3
+    r = kbmc("contexts", "enable", "k8s-2", "--context", "cp", kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0 and "nothing changed" in r.stderr
+    assert (revision(cp), rv(cp, RELEASE), rv(cp, DP)) == before
+
+
+REFUSALS = {
+    "not in the operator's contexts": (["k8s-9"], "context(s) k8s-9 not in the operator's contexts (k8s-1,k8s-2,k8s-3)"),
+    "the control plane's own context": (["cp"], "the control plane's own context 'cp' cannot be disabled"),
+    "the last enabled data plane": (["k8s-1", "k8s-2", "k8s-3"], "would leave no enabled data plane"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSALS))
+@pytest.mark.parametrize("via", ["helm", "deployment"])
+def test_refusals_change_nothing(case: str, via: str, operator, registry: ClientRegistry, kbmc, bed,
+                                 helm_path) -> None:
+    cp = registry.for_context("cp")
+    contexts, message = REFUSALS[case]
+    before = (revision(cp), rv(cp, RELEASE), rv(cp, DP))
+    r = kbmc("contexts", "disable", *contexts, "--context", "cp", "--via", via, kubeconfig=bed.kubeconfig_path)
+    assert r.code == 2, r.stderr
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert (revision(cp), rv(cp, RELEASE), rv(cp, DP)) == before
+
+
+def race(bed, operator: dict[str, Any], verb: str, via: str) -> list[subprocess.CompletedProcess[str]]:  # type: ignore[no-untyped-def]
+    def one(context: str) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ, KUBECONFIG=str(bed.kubeconfig_path), NO_COLOR="1", **operator["env"])
+        return subprocess.run([sys.executable, "-m", "kbmc", "contexts", verb, context, "--context", "cp",
+                               "--via", via], capture_output=True, text=True, env=env, timeout=300)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(one, ["k8s-1", "k8s-2"]))
+
+
+def test_two_processes_disabling_at_once_both_land(operator, registry: ClientRegistry, bed) -> None:
+    """20 races through the Deployment patch (the fast path), then 2 through helm: none is lost."""
+    cp = registry.for_context("cp")
+    for i in range(20):
+        for verb, want in (("disable", ["--multi-cluster-contexts-disabled=k8s-1,k8s-2"]), ("enable", [])):
+            results = race(bed, operator, verb, "deployment")
+            assert all(r.returncode == 0 for r in results), (i, verb, [r.stderr for r in results])
+            for name in (RELEASE, DP):
+                assert [a for a in args_of(cp, name) if a.startswith("--multi-cluster-contexts-disabled")] == want, \
+                    (i, verb, name)
+    start = revision(cp)
+    for i in range(2):
+        results = race(bed, operator, "disable", "helm")
+        assert all(r.returncode == 0 for r in results), (i, [r.stderr for r in results])
+        assert "--multi-cluster-contexts-disabled=k8s-1,k8s-2" in args_of(cp, RELEASE)
+        results = race(bed, operator, "enable", "helm")
+        assert all(r.returncode == 0 for r in results), (i, [r.stderr for r in results])
+        assert not any(a.startswith("--multi-cluster-contexts-disabled") for a in args_of(cp, RELEASE))
+    assert revision(cp) == start + 8  # one revision per run: each saw the other's change, none was lost
+
+
+def test_list_shows_each_data_plane_and_flags_config_differences(operator, registry: ClientRegistry, kbmc, bed,
+                                                                 helm_path) -> None:
+    k8s3 = registry.for_context("k8s-3")
+    ns = "ctx-list"
+    k8s3.create(resource_path("v1", "namespaces"), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    try:
+        k8s3.create(resource_path("v1", "pods", ns), {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "pg-0", "labels": {"app.kubernetes.io/managed-by": "kubeblocks",
+                                                    "app.kubernetes.io/instance": "pg"}},
+            "spec": {"containers": [{"name": "c", "image": "postgres"}]}})
+        r = kbmc("contexts", "list", "--context", "cp", "--data-planes", "k8s-1,k8s-2", "-o", "json",
+                 kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        rows = {row["context"]: row for row in json.loads(r.stdout)["contexts"]}
+        assert list(rows) == ["k8s-1", "k8s-2", "k8s-3"]
+        assert all(row["inOperator"] and row["inSecret"] and row["reachable"] and not row["disabled"]
+                   for row in rows.values())
+        assert rows["k8s-3"]["pods"] == {"count": 1, "byCluster": {f"{ns}/pg": 1}}
+        assert rows["k8s-1"]["pods"]["count"] == 0 and rows["k8s-1"]["differences"] == []
+        assert rows["k8s-3"]["differences"] == [{"problem": "in the operator's contexts but not in kbmc.yaml",
+                                                 "fix": "add it to kbmc.yaml, or kbmc contexts remove k8s-3"}]
+    finally:
+        k8s3.delete(resource_path("v1", "namespaces", name=ns))
+
+
+def test_write_config_and_placed_clusters(operator, registry: ClientRegistry, kbmc, bed, helm_path,
+                                         tmp_path: Path) -> None:
+    import yaml
+
+    r = kbmc("--context", "cp", "--data-planes", DATA_PLANES, "init", kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0, r.stderr
+    cp = registry.for_context("cp")
+    ns = "ctx-placed"
+    cp.create(resource_path("v1", "namespaces"), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    try:
+        cp.create(resource_path("apps.kubeblocks.io/v1alpha1", "clusters", ns), {
+            "apiVersion": "apps.kubeblocks.io/v1alpha1", "kind": "Cluster",
+            "metadata": {"name": "pg", "annotations": {
+                "apps.kubeblocks.io/multi-cluster-placement": "k8s-1,k8s-3"}},
+            "spec": {"terminationPolicy": "Delete", "componentSpecs": [{"name": "pg", "replicas": 2}]}})
+        r = kbmc("contexts", "disable", "k8s-3", "--write-config", "--via", "deployment",
+                 kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        assert f"Cluster {ns}/pg has replicas placed on k8s-3" in r.stderr
+        doc = yaml.safe_load((tmp_path / "kbmc.yaml").read_text())
+        assert [d.get("enabled", True) for d in doc["dataPlanes"]] == [True, True, False]
+        r = kbmc("contexts", "list", "-o", "json", kubeconfig=bed.kubeconfig_path)
+        rows = {row["context"]: row for row in json.loads(r.stdout)["contexts"]}
+        assert rows["k8s-3"]["disabled"] and rows["k8s-3"]["differences"] == []
+        r = kbmc("contexts", "enable", "k8s-3", "--write-config", "--via", "deployment",
+                 kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        doc = yaml.safe_load((tmp_path / "kbmc.yaml").read_text())
+        assert [d.get("enabled", True) for d in doc["dataPlanes"]] == [True, True, True]
+    finally:
+        cp.delete(resource_path("v1", "namespaces", name=ns))
