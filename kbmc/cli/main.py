@@ -108,6 +108,7 @@ _GROUPS = {
     "operator": "kbmc.cli.operator",
     "rbac": "kbmc.cli.rbac",
     "contexts": "kbmc.cli.contexts",
+    "doctor": "kbmc.cli.doctor",
 }
 _registered: set[str] = set()
 

@@ -83,12 +83,13 @@ def check_params(params: ToggleParams) -> None:
 def desired(live: lv.Live, params: ToggleParams) -> list[str]:
     """The new disabled list: what is there (the live flag and the release's value, merged: never drop one),
     plus or minus the targets, in the operator's contexts order; refusals raised here."""
-    missing = [c for c in params.targets if c not in live.contexts]
+    current = set(live.disabled) | (set(live.release_disabled) if live.helm_managed else set())
+    # Enabling a disabled context that is not in the contexts (a stray flag) is allowed: it drops it.
+    missing = [c for c in params.targets if c not in live.contexts and (params.disable or c not in current)]
     if missing:
         raise InputError(f"context(s) {', '.join(missing)} not in the operator's contexts "
                          f"({','.join(live.contexts) or 'none'})",
                          hint=f"add it first with `kbmc contexts add {missing[0]}`")
-    current = set(live.disabled) | (set(live.release_disabled) if live.helm_managed else set())
     wanted = current | set(params.targets) if params.disable else current - set(params.targets)
     after = [c for c in live.contexts if c in wanted]
     if params.disable and not params.force and not [c for c in live.contexts if c not in wanted]:
@@ -143,6 +144,11 @@ def toggle(registry: ClientRegistry, runner: Runner, params: ToggleParams,
             if via == "helm":
                 on_progress(f"helm upgrade {params.release}: multiCluster.contextsDisabled={','.join(after)}")
                 _helm_upgrade(cp, runner, params, after)
+                # helm's three-way merge leaves a flag someone edited by hand alone when the rendered value
+                # did not change: set it in the Deployments too, so the live args match the release.
+                live = lv.read(cp, params.namespace, params.release)
+                if not _unchanged(live, "deployment", after):
+                    result.deployments = _patch_deployments(cp, live, after, on_progress)
             else:
                 result.deployments = _patch_deployments(cp, live, after, on_progress)
     if params.wait:
