@@ -84,6 +84,25 @@ def with_disabled(args: list[str], disabled: list[str]) -> list[str]:
     return out
 
 
+def with_contexts(args: list[str], contexts: list[str]) -> list[str]:
+    """`args` with --multi-cluster-contexts set to `contexts`, in place (appended when absent)."""
+    value = f"{st.FLAG_CONTEXTS}={','.join(contexts)}"
+    out: list[str] = []
+    placed = False
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == st.FLAG_CONTEXTS or arg.startswith(st.FLAG_CONTEXTS + "="):
+            i += 2 if arg == st.FLAG_CONTEXTS else 1
+            if not placed:
+                out.append(value)
+                placed = True
+            continue
+        out.append(arg)
+        i += 1
+    return out if placed else [*out, value]
+
+
 def multi_cluster_args(deployment: dict[str, Any]) -> list[str]:
     return [a for a in st.manager_container(deployment).get("args") or [] if a.startswith("--multi-cluster-")]
 

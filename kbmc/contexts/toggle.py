@@ -143,14 +143,7 @@ def toggle(registry: ClientRegistry, runner: Runner, params: ToggleParams,
             result.action = "changed"
             if via == "helm":
                 on_progress(f"helm upgrade {params.release}: multiCluster.contextsDisabled={','.join(after)}")
-                _helm_upgrade(cp, runner, params, after)
-                # helm's three-way merge leaves a flag someone edited by hand alone when the rendered value
-                # did not change: set it in the Deployments too, so the live args match the release.
-                live = lv.read(cp, params.namespace, params.release)
-                if not _unchanged(live, "deployment", after):
-                    result.deployments = _patch_deployments(cp, live, after, on_progress)
-            else:
-                result.deployments = _patch_deployments(cp, live, after, on_progress)
+            result.deployments = write_operator(cp, runner, params, live, via, None, after, on_progress)
     if params.wait:
         from kbmc.operator.wait import wait_manager
 
@@ -168,7 +161,28 @@ def _check_helm(runner: Runner) -> None:
                          hint="install helm, or pass --via deployment (a later helm upgrade would then revert it)")
 
 
-def _patch_deployments(cp: KubeClient, live: lv.Live, after: list[str],
+def write_operator(cp: KubeClient, runner: Runner, params: ToggleParams, live: lv.Live, via: str,
+                   contexts: list[str] | None, disabled: list[str], on_progress: Callable[[str], None]) -> list[str]:
+    """Set the operator's contexts (None: as they are) and disabled contexts; call with the lease held.
+    Returns the Deployments patched directly."""
+    if via == "helm":
+        values: dict[str, Any] = {"contextsDisabled": ",".join(disabled)}
+        if contexts is not None:
+            values["contexts"] = ",".join(contexts)
+        on_progress(f"helm upgrade {params.release}: " + ", ".join(f"multiCluster.{k}={v}" for k, v in values.items()))
+        _helm_upgrade(cp, runner, params, {"multiCluster": values})
+        # helm's three-way merge leaves a flag someone edited by hand alone when the rendered value did not
+        # change: the Deployments are set too (below) wherever they still differ, so the live args match.
+        live = lv.read(cp, params.namespace, params.release)
+
+    def transform(args: list[str]) -> list[str]:
+        out = lv.with_disabled(args, disabled)
+        return out if contexts is None else lv.with_contexts(out, contexts)
+
+    return _patch_deployments(cp, live, transform, on_progress)
+
+
+def _patch_deployments(cp: KubeClient, live: lv.Live, transform: Callable[[list[str]], list[str]],
                        on_progress: Callable[[str], None]) -> list[str]:
     """Replace each Deployment with the flag changed, conditioned on the resourceVersion just read; on a
     conflict read again and redo (never a blind overwrite of someone else's change)."""
@@ -181,7 +195,7 @@ def _patch_deployments(cp: KubeClient, live: lv.Live, after: list[str],
             changed = False
             for container in lv.flag_containers(current):
                 args = container.get("args") or []
-                new = lv.with_disabled(args, after)
+                new = transform(args)
                 if new != args:
                     container["args"] = new
                     changed = True
@@ -201,7 +215,7 @@ def _patch_deployments(cp: KubeClient, live: lv.Live, after: list[str],
     return written
 
 
-def _helm_upgrade(cp: KubeClient, runner: Runner, params: ToggleParams, after: list[str]) -> None:
+def _helm_upgrade(cp: KubeClient, runner: Runner, params: ToggleParams, values_doc: dict[str, Any]) -> None:
     from kbmc.files import write_private
     from kbmc.yamlio import dump_yaml
 
@@ -215,7 +229,7 @@ def _helm_upgrade(cp: KubeClient, runner: Runner, params: ToggleParams, after: l
                                      hint="pass --chart with the chart it was installed from")
             chart = str(write_chart(doc["chart"], tmp / "chart"))
         values = tmp / "kbmc-contexts-values.yaml"
-        write_private(values, dump_yaml({"multiCluster": {"contextsDisabled": ",".join(after)}}))
+        write_private(values, dump_yaml(values_doc))
         # --reuse-values: every other value as the release has it. --no-hooks: the same chart again, so the
         # chart's pre-upgrade hook (its CRD upgrade Job) has nothing to do; --skip-crds for the same reason.
         args = ["upgrade", params.release, chart, "--namespace", params.namespace, "--reuse-values",

@@ -15,7 +15,6 @@ from kbmc.clients import ApiError, ClientRegistry, KubeClient, resource_path
 from kbmc.fanout import fan_out
 
 OK, WARN, FAIL = "ok", "warn", "fail"
-SECRET_KEY = "kubeconfig"
 
 
 @dataclass
@@ -116,6 +115,8 @@ def control_plane_checks(client: KubeClient, params: DoctorParams) -> ControlPla
 
 def _secret_checks(client: KubeClient, params: DoctorParams, name: str, contexts: list[str],
                    rows: list[Row]) -> list[str] | None:
+    from kbmc.env.secret import SECRET_KEY, SECRET_TYPE
+
     where = f"Secret {params.namespace}/{name}"
     fix = f"kbmc env prepare --force --secret-name {name}"
     secret = client.get_or_none(resource_path("v1", "secrets", params.namespace, name))
@@ -123,7 +124,7 @@ def _secret_checks(client: KubeClient, params: DoctorParams, name: str, contexts
         rows.append(Row("kubeconfig Secret", params.control_plane, FAIL, f"{where} missing", fix))
         return None
     raw = (secret.get("data") or {}).get(SECRET_KEY)
-    if secret.get("type", "Opaque") != "Opaque" or raw is None:
+    if secret.get("type") != SECRET_TYPE or raw is None:
         rows.append(Row("kubeconfig Secret", params.control_plane, FAIL,
                         f"{where}: type {secret.get('type')}, key {SECRET_KEY!r} "
                         f"{'present' if raw is not None else 'missing'}", fix))
