@@ -143,3 +143,60 @@ def enable(ctx: typer.Context, contexts: ContextsArg, namespace: NamespaceOpt = 
            dry_run: DryRunOpt = False, write_config: WriteConfigOpt = False) -> None:
     """Let the operator use data planes again: removed from --multi-cluster-contexts-disabled."""
     _toggle(ctx, contexts, False, namespace, release, via, chart, False, wait, timeout, dry_run, write_config)
+
+
+def _member(ctx: typer.Context, context: str, adding: bool, namespace: Optional[str], release: Optional[str],
+            via: str, chart: Optional[str], server: Optional[str], allow_loopback: bool, force: bool, purge: bool,
+            timeout: float, dry_run: bool) -> None:
+    from kbmc.contexts import members as core
+    from kbmc.contexts.mesh import CiliumMesh
+    from kbmc.runner import ShRunner
+
+    state = state_of(ctx)
+    control_plane = state.control_plane()
+    state.require_contexts([control_plane])
+    t = state.topology()
+    runner = ShRunner()
+    mesh = CiliumMesh(runner, state.kubeconfig_path) if t is not None and t.network.east_west == "cilium" else None
+    params = core.MemberParams(control_plane=control_plane, context=context, namespace=namespace or state.namespace,
+                               release=_release(state, release), secret_name=state.secret_name, via=via, chart=chart,
+                               server=server, allow_loopback=allow_loopback, force=force, purge=purge,
+                               dry_run=dry_run, timeout=timeout, kubeconfig_path=state.kubeconfig_path)
+    out = state.out
+    with out.progress(f"{'adding' if adding else 'removing'} {context}") as advance:
+        run = core.add if adding else core.remove
+        result = run(state.kubeconfig(), state.registry(), runner, params, mesh, on_progress=advance)
+    if out.machine:
+        out.data(result.as_dict())
+    else:
+        out.table(f"{'add' if adding else 'remove'} {context}" + (" (dry run)" if dry_run else ""),
+                  ["step", "status", "detail"], [[s.name, s.status, s.detail] for s in result.steps])
+    if dry_run:
+        out.info("dry run: nothing was changed")
+    else:
+        out.success(f"{'added' if adding else 'removed'} {context}")
+
+
+@app.command("add")
+def add(ctx: typer.Context,
+        context: Annotated[str, typer.Argument(help="The new data plane's context.", show_default=False)],
+        namespace: NamespaceOpt = None, release: ReleaseOpt = None, via: ViaOpt = "auto", chart: ChartOpt = None,
+        server: Annotated[Optional[str], typer.Option(
+            help="Its API server URL as the control plane reaches it (as `env prepare --server`).",
+            show_default=False)] = None,
+        allow_loopback: Annotated[bool, typer.Option("--allow-loopback", help="Accept a loopback server.")] = False,
+        timeout: TimeoutOpt = 300.0, dry_run: DryRunOpt = False) -> None:
+    """Add a data plane: the Secret, the operator's contexts, the pod RBAC, the Cilium mesh. Re-run resumes."""
+    _member(ctx, context, True, namespace, release, via, chart, server, allow_loopback, False, False, timeout, dry_run)
+
+
+@app.command("remove")
+def remove(ctx: typer.Context,
+           context: Annotated[str, typer.Argument(help="The data plane's context.", show_default=False)],
+           namespace: NamespaceOpt = None, release: ReleaseOpt = None, via: ViaOpt = "auto", chart: ChartOpt = None,
+           force: Annotated[bool, typer.Option("--force", help="Go on although KubeBlocks pods/PVCs are there.")
+                            ] = False,
+           purge: Annotated[bool, typer.Option("--purge", help="Also delete kbmc's RBAC copies there.")] = False,
+           timeout: TimeoutOpt = 300.0, dry_run: DryRunOpt = False) -> None:
+    """Remove a data plane: the mesh, the operator's contexts and disabled list, the Secret (--purge: RBAC)."""
+    _member(ctx, context, False, namespace, release, via, chart, None, False, force, purge, timeout, dry_run)

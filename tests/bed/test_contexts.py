@@ -235,3 +235,75 @@ def test_write_config_and_placed_clusters(operator, registry: ClientRegistry, kb
         assert [d.get("enabled", True) for d in doc["dataPlanes"]] == [True, True, True]
     finally:
         cp.delete(resource_path("v1", "namespaces", name=ns))
+
+
+def test_add_and_remove_a_fourth_data_plane(operator, registry: ClientRegistry, kbmc, bed, standins,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from kbmc import kubeconfig as kc
+    from kbmc.operator.preflight import secret_contexts
+
+    # The real helm first on PATH; the cilium stand-in (recording the mesh calls) after it.
+    monkeypatch.setenv("PATH", f"{Path(operator['helm']).parent}{os.pathsep}{os.environ['PATH']}")
+    for key, value in operator["env"].items():
+        if key.startswith("HELM_"):
+            monkeypatch.setenv(key, value)
+    cp = registry.for_context("cp")
+    contexts4 = "--multi-cluster-contexts=k8s-1,k8s-2,k8s-3,k8s-4"
+    bed.add_data_plane("k8s-4")
+    try:
+        r = kbmc("--context", "cp", "--data-planes", f"{DATA_PLANES},k8s-4", "init", kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr  # kbmc.yaml with network.eastWest: cilium
+        r = kbmc("contexts", "add", "k8s-4", "--allow-loopback", "--dry-run", "-o", "json",
+                 kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        assert [s["status"] for s in json.loads(r.stdout)["steps"]] == ["would run"] * 4 and standins() == []
+        start = revision(cp)
+
+        r = kbmc("contexts", "add", "k8s-4", "--allow-loopback", kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        assert secret_contexts(cp, NS, "kb-multi-cluster-kubeconfig") == ["k8s-1", "k8s-2", "k8s-3", "k8s-4"]
+        assert contexts4 in args_of(cp, RELEASE) and contexts4 in args_of(cp, DP)
+        assert revision(cp) == start + 1
+        assert helm_values(bed, operator)["multiCluster"]["contexts"] == "k8s-1,k8s-2,k8s-3,k8s-4"
+        k8s4 = ClientRegistry(kc.load(str(bed.kubeconfig_path))).for_context("k8s-4")
+        role = k8s4.get(resource_path("rbac.authorization.k8s.io/v1", "clusterroles",
+                                      name="kubeblocks-cluster-pod-role"))
+        assert role["rules"] and "aggregationRule" not in role
+        calls = [(c["command"], c["context"], c["flags"].get("--destination-context")) for c in standins()]
+        assert calls == [(["clustermesh", "enable"], "k8s-4", None),
+                         *[(["clustermesh", "connect"], "k8s-4", [dp]) for dp in DATA_PLANES.split(",")]]
+
+        # A re-run resumes: nothing left to do in the Secret or the operator.
+        r = kbmc("contexts", "add", "k8s-4", "--allow-loopback", "-o", "json", kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        steps = {s["step"]: s["status"] for s in json.loads(r.stdout)["steps"]}
+        assert steps["secret"] == "already done" and steps["operator"] == "already done"
+        assert revision(cp) == start + 1
+
+        # remove is refused while a KubeBlocks instance's pod is placed there.
+        k8s4.create(resource_path("v1", "namespaces"),
+                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "pg"}})
+        k8s4.create(resource_path("v1", "pods", "pg"), {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "pg-1", "labels": {"app.kubernetes.io/managed-by": "kubeblocks",
+                                                    "app.kubernetes.io/instance": "pg"}},
+            "spec": {"containers": [{"name": "c", "image": "postgres"}]}})
+        before = (revision(cp), rv(cp, RELEASE))
+        r = kbmc("contexts", "remove", "k8s-4", kubeconfig=bed.kubeconfig_path)
+        assert r.code == 2 and "KubeBlocks objects still placed on k8s-4: pod pg/pg-1" in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and (revision(cp), rv(cp, RELEASE)) == before
+        k8s4.delete(resource_path("v1", "pods", "pg", "pg-1"), propagation=None)
+
+        r = kbmc("contexts", "remove", "k8s-4", "--purge", kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        assert "--multi-cluster-contexts=k8s-1,k8s-2,k8s-3" in args_of(cp, RELEASE)
+        assert "--multi-cluster-contexts=k8s-1,k8s-2,k8s-3" in args_of(cp, DP)
+        assert secret_contexts(cp, NS, "kb-multi-cluster-kubeconfig") == ["k8s-1", "k8s-2", "k8s-3"]
+        assert k8s4.get_or_none(resource_path("rbac.authorization.k8s.io/v1", "clusterroles",
+                                              name="kubeblocks-cluster-pod-role")) is None
+        leave = [(c["command"], c["flags"].get("--destination-context")) for c in standins()[4 + 0:]
+                 if c["command"] == ["clustermesh", "disconnect"]]
+        assert leave == [(["clustermesh", "disconnect"], [dp]) for dp in DATA_PLANES.split(",")]
+    finally:
+        run_kbmc(bed, operator["env"], "contexts", "remove", "k8s-4", "--force", "--context", "cp")
+        bed.remove_cluster("k8s-4")
