@@ -165,7 +165,10 @@ def write_operator(cp: KubeClient, runner: Runner, params: ToggleParams, live: l
                    contexts: list[str] | None, disabled: list[str], on_progress: Callable[[str], None]) -> list[str]:
     """Set the operator's contexts (None: as they are) and disabled contexts; call with the lease held.
     Returns the Deployments patched directly."""
-    if via == "helm":
+    mc = (live.release.config.get("multiCluster") or {}) if live.release else {}
+    release_contexts = st.split(str(mc.get("contexts") or ""))
+    in_release = live.release_disabled == disabled and (contexts is None or release_contexts == contexts)
+    if via == "helm" and not in_release:  # the release already says so: only the Deployments drifted
         values: dict[str, Any] = {"contextsDisabled": ",".join(disabled)}
         if contexts is not None:
             values["contexts"] = ",".join(contexts)

@@ -105,7 +105,7 @@ def control_plane_checks(client: KubeClient, params: DoctorParams) -> ControlPla
                 problems.append(f"Deployment {d['metadata']['name']} runs other multi-cluster flags")
         fix = "kbmc operator install (re-renders the flags from kbmc.yaml)"
         if stray and len(problems) == 1:
-            fix = f"kbmc contexts enable {' '.join(stray)} --via deployment, or kbmc operator install"
+            fix = f"kbmc contexts enable {' '.join(stray)}"
         rows.append(Row("operator flags consistent", cp, FAIL if problems else OK,
                         "; ".join(problems) or f"contexts {','.join(facts.contexts) or '(none)'}, disabled "
                         f"{','.join(facts.disabled) or '(none)'}", fix if problems else None))

@@ -13,7 +13,7 @@ import pytest
 
 from kbmc.clients import ClientRegistry, KubeClient, resource_path
 from kbmc.operator.status import ready
-from tests.bed.test_contexts import DATA_PLANES, DP, NS, RELEASE, operator  # noqa: F401 - the module's install
+from tests.bed.test_contexts import DATA_PLANES, DP, NS, RELEASE, args_of, operator  # noqa: F401 - the module's install
 from tests.bed.test_operator import run_kbmc
 
 SECRET = "kb-multi-cluster-kubeconfig"
@@ -132,12 +132,15 @@ def test_disabled_context_not_in_the_contexts(healthy, topology, kbmc, bed, regi
         d = cp.get(path)
         d["spec"]["template"]["spec"]["containers"][0]["args"].append("--multi-cluster-contexts-disabled=k8s-9")
         cp.replace(path, d)
-    wait_available(cp)
-    code, report = doctor(kbmc, bed)
-    assert code == 1
-    assert red(report) == {("operator flags consistent", "cp"): "kbmc contexts enable k8s-9"}
-    r = kbmc("contexts", "enable", "k8s-9", env=operator["env"], kubeconfig=bed.kubeconfig_path)  # the fix it names
+    try:
+        wait_available(cp)
+        code, report = doctor(kbmc, bed)
+        assert code == 1
+        assert red(report) == {("operator flags consistent", "cp"): "kbmc contexts enable k8s-9"}
+    finally:
+        r = kbmc("contexts", "enable", "k8s-9", env=operator["env"], kubeconfig=bed.kubeconfig_path)  # the fix
     assert r.code == 0, r.stderr
+    assert not any("k8s-9" in a for name in (RELEASE, DP) for a in args_of(cp, name))
     wait_available(cp)
     assert doctor(kbmc, bed)[0] == 0
 
@@ -150,13 +153,17 @@ def test_cluster_namespace_missing_in_one_data_plane(healthy, topology, kbmc, be
         "apiVersion": "apps.kubeblocks.io/v1alpha1", "kind": "Cluster",
         "metadata": {"name": "pg", "annotations": {"apps.kubeblocks.io/multi-cluster-placement": "k8s-1,k8s-2"}},
         "spec": {"terminationPolicy": "Delete", "componentSpecs": [{"name": "pg", "replicas": 2}]}})
-    code, report = doctor(kbmc, bed)
-    assert code == 1
-    fixes = red(report)
-    assert list(fixes) == [("Cluster namespaces", "k8s-2")]
-    assert f"create namespace {ns}" in str(fixes[("Cluster namespaces", "k8s-2")])
-    detail = next(c["detail"] for c in report["checks"] if c["check"] == "Cluster namespaces" and c["scope"] == "k8s-2")
-    assert detail == f"missing: {ns} (Cluster pg)"
+    try:
+        code, report = doctor(kbmc, bed)
+        assert code == 1
+        fixes = red(report)
+        assert list(fixes) == [("Cluster namespaces", "k8s-2")]
+        assert f"create namespace {ns}" in str(fixes[("Cluster namespaces", "k8s-2")])
+        detail = next(c["detail"] for c in report["checks"]
+                      if c["check"] == "Cluster namespaces" and c["scope"] == "k8s-2")
+        assert detail == f"missing: {ns} (Cluster pg)"
+    finally:  # at once (the namespace's own deletion is asynchronous): the next test must not see it
+        cp.delete(resource_path("apps.kubeblocks.io/v1alpha1", "clusters", ns, "pg"), propagation=None)
 
 
 def test_one_data_plane_down_fails_its_rows_only(healthy, topology, kbmc, bed) -> None:
