@@ -147,6 +147,37 @@ def add(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, p: Member
     return result
 
 
+def _drop_from_secret(cp: Any, namespace: str, name: str, context: str) -> None:
+    """Take one context (and its cluster and user, when nothing else uses them) out of the Secret's kubeconfig,
+    leaving every other entry exactly as it is (a rebuild from this kubeconfig would lose `--server` overrides).
+    Written with the resourceVersion read: a concurrent change fails it instead of being lost."""
+    import base64
+
+    from kbmc.env.secret import SECRET_KEY
+    from kbmc.yamlio import dump_yaml, load_yaml
+
+    path = resource_path("v1", "secrets", namespace, name)
+    secret = cp.get(path)
+    doc = load_yaml(base64.b64decode(secret["data"][SECRET_KEY]).decode(), f"Secret {namespace}/{name}")
+    contexts = [c for c in doc.get("contexts") or [] if c.get("name") != context]
+    dropped = [c for c in doc.get("contexts") or [] if c.get("name") == context]
+    doc["contexts"] = contexts
+    for key, field_name in (("clusters", "cluster"), ("users", "user")):
+        used = {(c.get("context") or {}).get(field_name) for c in contexts}
+        gone = {(c.get("context") or {}).get(field_name) for c in dropped} - used
+        doc[key] = [e for e in doc.get(key) or [] if e.get("name") not in gone]
+    if doc.get("current-context") == context:
+        doc["current-context"] = ""
+    secret["data"][SECRET_KEY] = base64.b64encode(dump_yaml(doc).encode()).decode()
+    try:
+        cp.replace(path, secret)
+    except ApiError as exc:
+        if exc.conflict:
+            raise OperationError(f"Secret {namespace}/{name} changed while kbmc was updating it; nothing was "
+                                 "overwritten, run the command again") from None
+        raise
+
+
 def _release_contexts(live: lv.Live) -> list[str]:
     mc = (live.release.config.get("multiCluster") or {}) if live.release else {}
     return st.split(str(mc.get("contexts") or ""))
@@ -209,10 +240,9 @@ def remove(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, p: Mem
             on_progress(f"operator: contexts {','.join(rest)}")
             write_operator(cp, runner, p.toggle(), live, via, rest, disabled, on_progress)
             result.steps.append(Step("operator", DONE, f"contexts {','.join(rest)} via {via}"))
-    remaining = [c for c in in_secret if c != p.context]
     if p.context in in_secret:
-        done = _prepare(kube, registry, p, secret, remaining, dry_run=False, allow_remove=True)
-        result.steps.append(Step("secret", DONE, f"Secret {p.namespace}/{secret} {done.action}"))
+        _drop_from_secret(cp, p.namespace, secret, p.context)
+        result.steps.append(Step("secret", DONE, f"Secret {p.namespace}/{secret}: {p.context} removed"))
     else:
         result.steps.append(Step("secret", SKIP, f"Secret {p.namespace}/{secret}"))
     if p.purge:

@@ -68,6 +68,26 @@ def operator(bed, real_helm: Path, registry: ClientRegistry,
             subprocess.run([str(real_helm), "uninstall", RELEASE, "-n", NS, "--no-hooks", "--kube-context", "cp",
                             "--kubeconfig", str(bed.kubeconfig_path)], env=dict(os.environ, **env),
                            capture_output=True, timeout=300)
+            drop_recreated_roles(cp)
+
+
+def drop_recreated_roles(cp: KubeClient) -> None:
+    """The bed's clusterrole-aggregation controller applies the rules of an aggregated ClusterRole helm has just
+    deleted, which creates it again without helm's labels; the next install would then refuse to adopt it."""
+    import time
+
+    roles = resource_path("rbac.authorization.k8s.io/v1", "clusterroles")
+    quiet = 0
+    for _ in range(40):
+        stray = [r["metadata"]["name"] for r in cp.get(roles)["items"]
+                 if r["metadata"]["name"].startswith("kubeblocks")
+                 and (r["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") != "Helm"]
+        for name in stray:
+            cp.delete(f"{roles}/{name}")
+        quiet = 0 if stray else quiet + 1
+        if quiet >= 4:
+            return
+        time.sleep(0.5)
 
 
 @pytest.fixture
@@ -269,6 +289,9 @@ def test_add_and_remove_a_fourth_data_plane(operator, registry: ClientRegistry, 
         role = k8s4.get(resource_path("rbac.authorization.k8s.io/v1", "clusterroles",
                                       name="kubeblocks-cluster-pod-role"))
         assert role["rules"] and "aggregationRule" not in role
+        cp_role = cp.get(resource_path("rbac.authorization.k8s.io/v1", "clusterroles",
+                                       name="kubeblocks-cluster-pod-role"))
+        assert (cp_role["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") == "Helm", cp_role
         calls = [(c["command"], c["context"], c["flags"].get("--destination-context")) for c in standins()]
         assert calls == [(["clustermesh", "enable"], "k8s-4", None),
                          *[(["clustermesh", "connect"], "k8s-4", [dp]) for dp in DATA_PLANES.split(",")]]

@@ -176,3 +176,21 @@ def test_one_data_plane_down_fails_its_rows_only(healthy, topology, kbmc, bed) -
         assert others and all(c["status"] == "ok" for c in others)
     finally:
         bed.start_apiserver("k8s-3")
+
+
+def test_disable_wait_reports_the_new_live_flags(healthy, kbmc, bed, operator) -> None:  # noqa: F811
+    """With a (played) kubelet the rollout completes: --wait follows it and prints the flags the manager runs with."""
+    env = operator["env"]
+    try:
+        r = kbmc("contexts", "disable", "k8s-2", "--context", "cp", "--wait", "--timeout", "120", env=env,
+                 kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        assert ("kubeblocks runs with: --multi-cluster-kubeconfig=/var/run/secrets/kubeblocks.io/multicluster/"
+                "kubeconfig --multi-cluster-contexts=k8s-1,k8s-2,k8s-3 --multi-cluster-contexts-disabled=k8s-2"
+                in r.stderr)
+    finally:
+        r = kbmc("contexts", "enable", "k8s-2", "--context", "cp", "--wait", "--timeout", "120", env=env,
+                 kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0, r.stderr
+    assert "kubeblocks runs with: --multi-cluster-kubeconfig=" in r.stderr and "disabled" not in r.stderr.split(
+        "kubeblocks runs with:")[1].splitlines()[0]
