@@ -76,12 +76,12 @@ def _secret_name(live: lv.Live, fallback: str) -> str:
 
 
 def _prepare(kube: kc.KubeConfig, registry: ClientRegistry, p: MemberParams, secret: str, contexts: list[str],
-             *, dry_run: bool, allow_remove: bool = False) -> Any:
+             *, dry_run: bool) -> Any:
     from kbmc.env.secret import PrepareParams, prepare
 
     return prepare(kube, registry, PrepareParams(
         p.control_plane, contexts, p.namespace, secret, {p.context: p.server} if p.server else {},
-        allow_loopback=p.allow_loopback, allow_remove=allow_remove, dry_run=dry_run))
+        allow_loopback=p.allow_loopback, dry_run=dry_run))
 
 
 def add(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, p: MemberParams, mesh: Mesh | None,
