@@ -330,3 +330,50 @@ def test_add_and_remove_a_fourth_data_plane(operator, registry: ClientRegistry, 
     finally:
         run_kbmc(bed, operator["env"], "contexts", "remove", "k8s-4", "--force", "--context", "cp")
         bed.remove_cluster("k8s-4")
+
+
+def test_a_held_lease_blocks_and_a_stale_one_is_taken_over(operator, registry: ClientRegistry, kbmc, bed) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from kbmc.contexts import lease
+
+    cp = registry.for_context("cp")
+    path = resource_path(lease.API, "leases", NS, lease.LEASE_NAME)
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+    def hold(holder: str, renewed: datetime) -> None:
+        body = {"apiVersion": lease.API, "kind": "Lease", "metadata": {"name": lease.LEASE_NAME, "namespace": NS},
+                "spec": {"holderIdentity": holder, "leaseDurationSeconds": 30, "renewTime": renewed.strftime(fmt),
+                         "acquireTime": renewed.strftime(fmt), "leaseTransitions": 0}}
+        cp.delete(path, propagation=None)
+        cp.create(resource_path(lease.API, "leases", NS), body)
+
+    now = datetime.now(timezone.utc)
+    hold("someone-else", now)  # held and fresh: a run waits --timeout (+60 s), then says who holds it
+    before = rv(cp, RELEASE)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(lease, "held", _short_held(lease.held))
+            r = kbmc("contexts", "disable", "k8s-1", "--context", "cp", "--via", "deployment",
+                     kubeconfig=bed.kubeconfig_path)
+        assert r.code == 1 and "another kbmc run (someone-else) holds the lease kb-system/kbmc-contexts" in r.stderr
+        assert "retry" in r.stderr and rv(cp, RELEASE) == before
+        hold("crashed-run", now - timedelta(minutes=5))  # its holder died: expired, taken over
+        r = kbmc("contexts", "disable", "k8s-1", "--context", "cp", "--via", "deployment",
+                 kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        assert "--multi-cluster-contexts-disabled=k8s-1" in args_of(cp, RELEASE)
+        spec = cp.get(path)["spec"]
+        assert spec["leaseTransitions"] == 1 and spec["holderIdentity"] == ""  # taken over, then released
+    finally:
+        cp.delete(path, propagation=None)
+        r = kbmc("contexts", "enable", "k8s-1", "--context", "cp", "--via", "deployment",
+                 kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+
+
+def _short_held(held):  # type: ignore[no-untyped-def]
+    """lease.held with a 2 s timeout, so the blocked run gives up quickly."""
+    def wrapper(client, namespace, **kwargs):  # type: ignore[no-untyped-def]
+        return held(client, namespace, **{**kwargs, "timeout": 2.0})
+    return wrapper
