@@ -113,6 +113,8 @@ _GROUPS = {
     "operator": "kbmc.cli.operator",
     "rbac": "kbmc.cli.rbac",
     "network": "kbmc.cli.network",
+    "contexts": "kbmc.cli.contexts",
+    "doctor": "kbmc.cli.doctor",
 }
 _registered: set[str] = set()
 

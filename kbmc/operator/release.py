@@ -29,16 +29,23 @@ class Release:
 
 def current(client: KubeClient, namespace: str, name: str, *, deployed: bool = False) -> Release | None:
     """The release's latest revision (with `deployed`, the latest deployed one), or None when there is none."""
+    doc = record(client, namespace, name, deployed=deployed)
+    if doc is None:
+        return None
+    meta = (doc.get("chart") or {}).get("metadata") or {}
+    return Release(name=name, revision=int(doc.get("version", 0)), status=(doc.get("info") or {}).get("status", ""),
+                   chart=meta.get("name", ""), chart_version=meta.get("version", ""),
+                   app_version=meta.get("appVersion", ""), config=doc.get("config") or {})
+
+
+def record(client: KubeClient, namespace: str, name: str, *, deployed: bool = False) -> dict[str, Any] | None:
+    """The latest revision's whole record (values, manifest, and the chart itself), or None."""
     selector = f"owner=helm,name={name}" + (",status=deployed" if deployed else "")
     items = client.get(resource_path("v1", "secrets", namespace), labelSelector=selector)["items"]
     if not items:
         return None
     latest = max(items, key=lambda s: int((s["metadata"].get("labels") or {}).get("version", "0")))
-    doc = decode(latest["data"]["release"])
-    meta = (doc.get("chart") or {}).get("metadata") or {}
-    return Release(name=name, revision=int(doc.get("version", 0)), status=(doc.get("info") or {}).get("status", ""),
-                   chart=meta.get("name", ""), chart_version=meta.get("version", ""),
-                   app_version=meta.get("appVersion", ""), config=doc.get("config") or {})
+    return decode(latest["data"]["release"])
 
 
 def decode(data: str) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""`kbmc contexts`: the operator's data-plane contexts, listed, disabled, enabled."""

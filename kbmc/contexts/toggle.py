@@ -1,0 +1,287 @@
+"""`contexts disable/enable`: change the operator's --multi-cluster-contexts-disabled safely.
+
+helm-managed release (the normal case): `helm upgrade --reuse-values` with only
+`multiCluster.contextsDisabled` changed, the chart rebuilt from helm's own release record (or `--chart`), so a
+later `helm upgrade` keeps it. Otherwise: the flag patched in place in every Deployment carrying it (manager and
+dataprotection), with resourceVersion preconditions. Either way under the `kbmc-contexts` Lease (lease.py),
+re-reading the live state once it is held, so concurrent runs for different contexts all land.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kbmc.clients import ApiError, ClientRegistry, KubeClient, resource_path
+from kbmc.contexts import lease
+from kbmc.contexts import live as lv
+from kbmc.errors import InputError, OperationError
+from kbmc.operator import release as rel
+from kbmc.operator import status as st
+from kbmc.runner import Runner
+
+VIA = ("auto", "helm", "deployment")
+
+
+@dataclass
+class ToggleParams:
+    control_plane: str
+    targets: list[str]
+    disable: bool
+    namespace: str
+    release: str
+    via: str = "auto"
+    chart: str | None = None
+    force: bool = False
+    wait: bool = False
+    timeout: float = 300.0
+    dry_run: bool = False
+    kubeconfig_path: str | None = None
+
+
+@dataclass
+class ToggleResult:
+    action: str  # changed | unchanged | dry-run
+    via: str  # helm | deployment
+    contexts: list[str]
+    before: list[str]
+    after: list[str]
+    revision_before: int | None = None
+    revision_after: int | None = None
+    deployments: list[str] = field(default_factory=list)  # the Deployments written (deployment mode)
+    live_args: dict[str, list[str]] = field(default_factory=dict)  # Deployment -> its --multi-cluster-* args
+    clusters: list[dict[str, Any]] = field(default_factory=list)  # Clusters placed on the targets
+    waited: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "via": self.via, "contexts": self.contexts,
+                "contextsDisabledBefore": self.before, "contextsDisabled": self.after,
+                "revisionBefore": self.revision_before, "revisionAfter": self.revision_after,
+                "deploymentsWritten": self.deployments, "liveArgs": self.live_args,
+                "placedClusters": self.clusters, "waited": self.waited}
+
+
+def check_params(params: ToggleParams) -> None:
+    if params.via not in VIA:
+        raise InputError(f"--via {params.via!r} is not one of {', '.join(VIA)}")
+    if not params.targets:
+        raise InputError("no context given", hint="name one or more data-plane contexts")
+    if len(set(params.targets)) != len(params.targets):
+        raise InputError(f"context listed twice: {','.join(params.targets)}")
+    if params.disable and params.control_plane in params.targets:
+        raise InputError(f"the control plane's own context {params.control_plane!r} cannot be disabled "
+                         "(the operator refuses to start with it disabled)")
+    if params.chart is not None and not Path(params.chart).exists():
+        raise InputError(f"--chart {params.chart}: no such chart directory or .tgz")
+
+
+def desired(live: lv.Live, params: ToggleParams) -> list[str]:
+    """The new disabled list: what is there (the live flag and the release's value, merged: never drop one),
+    plus or minus the targets, in the operator's contexts order; refusals raised here."""
+    current = set(live.disabled) | (set(live.release_disabled) if live.helm_managed else set())
+    # Enabling a disabled context that is not in the contexts (a stray flag) is allowed: it drops it.
+    missing = [c for c in params.targets if c not in live.contexts and (params.disable or c not in current)]
+    if missing:
+        raise InputError(f"context(s) {', '.join(missing)} not in the operator's contexts "
+                         f"({','.join(live.contexts) or 'none'})",
+                         hint=f"add it first with `kbmc contexts add {missing[0]}`")
+    wanted = current | set(params.targets) if params.disable else current - set(params.targets)
+    after = [c for c in live.contexts if c in wanted]
+    if params.disable and not params.force and not [c for c in live.contexts if c not in wanted]:
+        raise InputError(f"disabling {', '.join(params.targets)} would leave no enabled data plane",
+                         hint="pass --force to disable the last one anyway")
+    return after
+
+
+def mode(live: lv.Live, params: ToggleParams) -> str:
+    if params.via == "helm" and not live.helm_managed:
+        raise InputError(f"release {params.release} is not managed by helm here", hint="use --via deployment")
+    if params.via != "auto":
+        return params.via
+    return "helm" if live.helm_managed else "deployment"
+
+
+def _unchanged(live: lv.Live, via: str, after: list[str]) -> bool:
+    same_args = all(
+        st.split(st.flag_value(c.get("args") or [], st.FLAG_DISABLED)) == after
+        for d in live.deployments for c in lv.flag_containers(d))
+    return same_args and (via == "deployment" or live.release_disabled == after)
+
+
+def toggle(registry: ClientRegistry, runner: Runner, params: ToggleParams,
+           on_progress: Callable[[str], None] = lambda _: None) -> ToggleResult:
+    check_params(params)
+    cp = registry.for_context(params.control_plane)
+    live = lv.read(cp, params.namespace, params.release)
+    via = mode(live, params)
+    if via == "helm":
+        _check_helm(runner)
+    after = desired(live, params)
+    result = ToggleResult("unchanged", via, live.contexts, live.disabled, after,
+                          revision_before=live.release.revision if live.release else None)
+    if params.disable:
+        result.clusters = lv.placed_clusters(cp, params.targets)
+    if _unchanged(live, via, after):
+        result.revision_after = result.revision_before
+        result.live_args = {d["metadata"]["name"]: lv.multi_cluster_args(d) for d in live.deployments}
+        return result
+    if params.dry_run:
+        result.action = "dry-run"
+        return result
+    on_progress(f"waiting for the lease {params.namespace}/{lease.LEASE_NAME}")
+    with lease.held(cp, params.namespace, duration=int(params.timeout) + 60, timeout=params.timeout + 60):
+        live = lv.read(cp, params.namespace, params.release)  # again, under the lease
+        after = desired(live, params)
+        result.before, result.after, result.contexts = live.disabled, after, live.contexts
+        result.revision_before = live.release.revision if live.release else None
+        if not _unchanged(live, via, after):
+            result.action = "changed"
+            if via == "helm":
+                on_progress(f"helm upgrade {params.release}: multiCluster.contextsDisabled={','.join(after)}")
+            result.deployments = write_operator(cp, runner, params, live, via, None, after, on_progress)
+    if params.wait:
+        from kbmc.operator.wait import wait_manager
+
+        wait_manager(cp, params.namespace, params.release, timeout=params.timeout, on_progress=on_progress)
+        result.waited = True
+    final = lv.read(cp, params.namespace, params.release)
+    result.revision_after = final.release.revision if final.release else None
+    result.live_args = {d["metadata"]["name"]: lv.multi_cluster_args(d) for d in final.deployments}
+    return result
+
+
+def _check_helm(runner: Runner) -> None:
+    if shutil.which("helm") is None:
+        raise InputError("helm is not installed or not on PATH (the release is helm-managed)",
+                         hint="install helm, or pass --via deployment (a later helm upgrade would then revert it)")
+
+
+def write_operator(cp: KubeClient, runner: Runner, params: ToggleParams, live: lv.Live, via: str,
+                   contexts: list[str] | None, disabled: list[str], on_progress: Callable[[str], None]) -> list[str]:
+    """Set the operator's contexts (None: as they are) and disabled contexts; call with the lease held.
+    Returns the Deployments patched directly."""
+    mc = (live.release.config.get("multiCluster") or {}) if live.release else {}
+    release_contexts = st.split(str(mc.get("contexts") or ""))
+    in_release = live.release_disabled == disabled and (contexts is None or release_contexts == contexts)
+    if via == "helm" and not in_release:  # the release already says so: only the Deployments drifted
+        values: dict[str, Any] = {"contextsDisabled": ",".join(disabled)}
+        if contexts is not None:
+            values["contexts"] = ",".join(contexts)
+        on_progress(f"helm upgrade {params.release}: " + ", ".join(f"multiCluster.{k}={v}" for k, v in values.items()))
+        _helm_upgrade(cp, runner, params, {"multiCluster": values})
+        # helm's three-way merge leaves a flag someone edited by hand alone when the rendered value did not
+        # change: the Deployments are set too (below) wherever they still differ, so the live args match.
+        live = lv.read(cp, params.namespace, params.release)
+
+    def transform(args: list[str]) -> list[str]:
+        out = lv.with_disabled(args, disabled)
+        return out if contexts is None else lv.with_contexts(out, contexts)
+
+    return _patch_deployments(cp, live, transform, on_progress)
+
+
+def _patch_deployments(cp: KubeClient, live: lv.Live, transform: Callable[[list[str]], list[str]],
+                       on_progress: Callable[[str], None]) -> list[str]:
+    """Replace each Deployment with the flag changed, conditioned on the resourceVersion just read; on a
+    conflict read again and redo (never a blind overwrite of someone else's change)."""
+    written = []
+    for deployment in live.deployments:
+        name = deployment["metadata"]["name"]
+        path = resource_path("apps/v1", "deployments", live.namespace, name)
+        current = deployment
+        for _attempt in range(10):
+            changed = False
+            for container in lv.flag_containers(current):
+                args = container.get("args") or []
+                new = transform(args)
+                if new != args:
+                    container["args"] = new
+                    changed = True
+            if not changed:
+                break
+            try:
+                cp.replace(path, current)  # carries metadata.resourceVersion: 409 when it moved
+                written.append(name)
+                on_progress(f"patched Deployment {name}")
+                break
+            except ApiError as exc:
+                if not exc.conflict:
+                    raise
+                current = cp.get(path)
+        else:
+            raise OperationError(f"Deployment {live.namespace}/{name} kept changing under kbmc; retry")
+    return written
+
+
+def _helm_upgrade(cp: KubeClient, runner: Runner, params: ToggleParams, values_doc: dict[str, Any]) -> None:
+    from kbmc.files import write_private
+    from kbmc.yamlio import dump_yaml
+
+    tmp = Path(tempfile.mkdtemp(prefix="kbmc-contexts-"))
+    try:
+        chart = params.chart
+        if chart is None:
+            doc = rel.record(cp, params.namespace, params.release)
+            if doc is None or not doc.get("chart"):
+                raise OperationError(f"helm's record of release {params.release} has no chart",
+                                     hint="pass --chart with the chart it was installed from")
+            chart = str(write_chart(doc["chart"], tmp / "chart"))
+        values = tmp / "kbmc-contexts-values.yaml"
+        write_private(values, dump_yaml(values_doc))
+        # --reuse-values: every other value as the release has it. --no-hooks: the same chart again, so the
+        # chart's pre-upgrade hook (its CRD upgrade Job) has nothing to do; --skip-crds for the same reason.
+        args = ["upgrade", params.release, chart, "--namespace", params.namespace, "--reuse-values",
+                "--values", str(values), "--skip-crds", "--no-hooks", "--timeout", f"{int(params.timeout)}s"]
+        runner.run("helm", args, context=params.control_plane, kubeconfig=params.kubeconfig_path,
+                   timeout=params.timeout + 60)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_chart(chart: dict[str, Any], dest: Path) -> Path:
+    """A chart directory from helm's release record (metadata, default values, templates, files)."""
+    from kbmc.yamlio import dump_yaml
+
+    meta = chart.get("metadata") or {}
+    if meta.get("dependencies"):
+        raise InputError(f"chart {meta.get('name')} has subcharts, which helm's record does not keep",
+                         hint="pass --chart with the chart the release was installed from")
+    dest.mkdir(parents=True)
+    (dest / "Chart.yaml").write_text(dump_yaml(meta))
+    (dest / "values.yaml").write_text(dump_yaml(chart.get("values") or {}))
+    if chart.get("schema"):
+        (dest / "values.schema.json").write_bytes(base64.b64decode(chart["schema"]))
+    for entry in (chart.get("templates") or []) + (chart.get("files") or []):
+        name = str(entry.get("name", ""))
+        target = (dest / name).resolve()
+        if not name or not str(target).startswith(str(dest.resolve()) + "/"):
+            raise OperationError(f"helm's record holds a file outside the chart: {name!r}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(base64.b64decode(entry.get("data") or ""))
+    return dest
+
+
+def write_config(path: str, contexts: list[str], enabled: bool) -> bool:
+    """Set `enabled` of those data planes in kbmc.yaml (true is the default, so it is dropped). True if changed."""
+    from kbmc.files import write_private
+    from kbmc.yamlio import dump_yaml, load_yaml
+
+    text = Path(path).read_text()
+    doc = load_yaml(text, path)
+    changed = False
+    for dp in doc.get("dataPlanes") or []:
+        if isinstance(dp, dict) and dp.get("context") in contexts:
+            if enabled and "enabled" in dp:
+                del dp["enabled"]
+                changed = True
+            elif not enabled and dp.get("enabled", True):
+                dp["enabled"] = False
+                changed = True
+    if changed:
+        write_private(path, dump_yaml(doc))
+    return changed

@@ -1,0 +1,1 @@
+"""`kbmc doctor`: every check in one table."""

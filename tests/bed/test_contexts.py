@@ -1,0 +1,379 @@
+"""`kbmc contexts disable/enable/list` against the bed, the operator installed by `kbmc operator install` from the
+real chart with the real helm.
+
+One install per module, reused when the release already exists (another module's, or a reused bed): the module
+brings it to the three-data-plane values it needs and leaves the contexts enabled again afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kbmc.clients import ClientRegistry, KubeClient, resource_path
+from tests.bed.test_operator import fake_hook_kubelet, helm_env, revision, run_kbmc
+from tests.testbed.crds import chart_dir
+
+NS = "kb-system"
+RELEASE = "kubeblocks"
+DATA_PLANES = "k8s-1,k8s-2,k8s-3"
+DP = "kubeblocks-dataprotection"
+
+
+def args_of(cp: KubeClient, name: str) -> list[str]:
+    d = cp.get(resource_path("apps/v1", "deployments", NS, name))
+    return list(d["spec"]["template"]["spec"]["containers"][0]["args"])
+
+
+def rv(cp: KubeClient, name: str) -> str:
+    return str(cp.get(resource_path("apps/v1", "deployments", NS, name))["metadata"]["resourceVersion"])
+
+
+@pytest.fixture(scope="module")
+def operator(bed, real_helm: Path, registry: ClientRegistry,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    env = helm_env(real_helm, tmp_path_factory.mktemp("helm"))
+    cp = registry.for_context("cp")
+    existed = cp.get_or_none(resource_path("apps/v1", "deployments", NS, RELEASE)) is not None
+    r = run_kbmc(bed, env, "env", "prepare", "--context", "cp", "--data-planes", DATA_PLANES, "--allow-loopback")
+    assert r.returncode == 0, r.stderr
+    stop = threading.Event()  # an existing release with other values is upgraded: its pre-upgrade hook needs a kubelet
+    kubelet = threading.Thread(target=fake_hook_kubelet, args=(cp, stop), daemon=True)
+    kubelet.start()
+    try:
+        r = run_kbmc(bed, env, "operator", "install", "--context", "cp", "--data-planes", DATA_PLANES,
+                     "--contexts-disabled", "", "--installer", "helm", "--chart", str(chart_dir()), "--no-wait",
+                     "--timeout", "180")
+    finally:
+        stop.set()
+        kubelet.join()
+    assert r.returncode == 0, r.stderr
+    helm = {"PATH": env["PATH"], **{k: v for k, v in env.items() if k.startswith("HELM_")}}
+    try:
+        yield {"env": helm, "helm": real_helm}
+    finally:
+        # Leave every context enabled (in the release and in the live args) for whoever comes next.
+        run_kbmc(bed, env, "contexts", "enable", "k8s-1", "k8s-2", "k8s-3", "--context", "cp")
+        run_kbmc(bed, env, "contexts", "enable", "k8s-1", "k8s-2", "k8s-3", "--context", "cp", "--via", "deployment")
+        if not existed:
+            subprocess.run([str(real_helm), "uninstall", RELEASE, "-n", NS, "--no-hooks", "--kube-context", "cp",
+                            "--kubeconfig", str(bed.kubeconfig_path)], env=dict(os.environ, **env),
+                           capture_output=True, timeout=300)
+            drop_recreated_roles(cp)
+
+
+def drop_recreated_roles(cp: KubeClient) -> None:
+    """The bed's clusterrole-aggregation controller applies the rules of an aggregated ClusterRole helm has just
+    deleted, which creates it again without helm's labels; the next install would then refuse to adopt it."""
+    import time
+
+    roles = resource_path("rbac.authorization.k8s.io/v1", "clusterroles")
+    quiet = 0
+    for _ in range(40):
+        stray = [r["metadata"]["name"] for r in cp.get(roles)["items"]
+                 if r["metadata"]["name"].startswith("kubeblocks")
+                 and (r["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") != "Helm"]
+        for name in stray:
+            cp.delete(f"{roles}/{name}")
+        quiet = 0 if stray else quiet + 1
+        if quiet >= 4:
+            return
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def helm_path(operator: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in operator["env"].items():
+        monkeypatch.setenv(key, value)
+
+
+def helm_values(bed, operator: dict[str, Any]) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    proc = subprocess.run([str(operator["helm"]), "get", "values", RELEASE, "-n", NS, "-o", "json",
+                           "--kube-context", "cp", "--kubeconfig", str(bed.kubeconfig_path)],
+                          capture_output=True, text=True, env=dict(os.environ, **operator["env"]), timeout=60,
+                          check=True)
+    return dict(json.loads(proc.stdout))
+
+
+def test_disable_enable_round_trip_through_the_helm_release(operator, registry: ClientRegistry, kbmc, bed,
+                                                           helm_path) -> None:
+    cp = registry.for_context("cp")
+    manager_args, dp_args = args_of(cp, RELEASE), args_of(cp, DP)
+    assert not any(a.startswith("--multi-cluster-contexts-disabled") for a in manager_args + dp_args)
+    values, start = helm_values(bed, operator), revision(cp)
+
+    r = kbmc("contexts", "disable", "k8s-2", "--context", "cp", kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0, r.stderr
+    assert f"contextsDisabled (none) -> k8s-2 (helm release kubeblocks revision {start} -> {start + 1})" in r.stderr
+    at = manager_args.index("--multi-cluster-contexts=k8s-1,k8s-2,k8s-3") + 1
+    assert args_of(cp, RELEASE) == [*manager_args[:at], "--multi-cluster-contexts-disabled=k8s-2", *manager_args[at:]]
+    at = dp_args.index("--multi-cluster-contexts=k8s-1,k8s-2,k8s-3") + 1
+    assert args_of(cp, DP) == [*dp_args[:at], "--multi-cluster-contexts-disabled=k8s-2", *dp_args[at:]]
+    after = helm_values(bed, operator)
+    assert after["multiCluster"].pop("contextsDisabled") == "k8s-2"
+    values["multiCluster"].pop("contextsDisabled")
+    assert after == values  # every other value untouched
+
+    # Idempotent: no new revision, no Deployment write.
+    before = (revision(cp), rv(cp, RELEASE), rv(cp, DP))
+    r = kbmc("contexts", "disable", "k8s-2", "--context", "cp", kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0 and "k8s-2 already disabled; nothing changed" in r.stderr
+    assert (revision(cp), rv(cp, RELEASE), rv(cp, DP)) == before
+
+    # A second context merges with the first.
+    r = kbmc("contexts", "disable", "k8s-3", "--context", "cp", "-o", "json", kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["contextsDisabled"] == ["k8s-2", "k8s-3"] and report["via"] == "helm"
+    assert "--multi-cluster-contexts-disabled=k8s-2,k8s-3" in args_of(cp, RELEASE)
+
+    r = kbmc("contexts", "enable", "k8s-2", "k8s-3", "--context", "cp", kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0, r.stderr
+    assert args_of(cp, RELEASE) == manager_args and args_of(cp, DP) == dp_args
+    assert helm_values(bed, operator)["multiCluster"]["contextsDisabled"] == ""
+    before = (revision(cp), rv(cp, RELEASE), rv(cp, DP))
+    assert before[0] == start + 3
+    r = kbmc("contexts", "enable", "k8s-2", "--context", "cp", kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0 and "nothing changed" in r.stderr
+    assert (revision(cp), rv(cp, RELEASE), rv(cp, DP)) == before
+
+
+REFUSALS = {
+    "not in the operator's contexts": (["k8s-9"], "context(s) k8s-9 not in the operator's contexts (k8s-1,k8s-2,k8s-3)"),
+    "the control plane's own context": (["cp"], "the control plane's own context 'cp' cannot be disabled"),
+    "the last enabled data plane": (["k8s-1", "k8s-2", "k8s-3"], "would leave no enabled data plane"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSALS))
+@pytest.mark.parametrize("via", ["helm", "deployment"])
+def test_refusals_change_nothing(case: str, via: str, operator, registry: ClientRegistry, kbmc, bed,
+                                 helm_path) -> None:
+    cp = registry.for_context("cp")
+    contexts, message = REFUSALS[case]
+    before = (revision(cp), rv(cp, RELEASE), rv(cp, DP))
+    r = kbmc("contexts", "disable", *contexts, "--context", "cp", "--via", via, kubeconfig=bed.kubeconfig_path)
+    assert r.code == 2, r.stderr
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert (revision(cp), rv(cp, RELEASE), rv(cp, DP)) == before
+
+
+def race(bed, operator: dict[str, Any], verb: str, via: str) -> list[subprocess.CompletedProcess[str]]:  # type: ignore[no-untyped-def]
+    def one(context: str) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ, KUBECONFIG=str(bed.kubeconfig_path), NO_COLOR="1", **operator["env"])
+        return subprocess.run([sys.executable, "-m", "kbmc", "contexts", verb, context, "--context", "cp",
+                               "--via", via], capture_output=True, text=True, env=env, timeout=300)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(one, ["k8s-1", "k8s-2"]))
+
+
+def test_two_processes_disabling_at_once_both_land(operator, registry: ClientRegistry, bed) -> None:
+    """20 races through the Deployment patch (the fast path), then 4 through helm: none is lost."""
+    cp = registry.for_context("cp")
+    for i in range(20):  # 10 disable races, each undone by an enable race
+        verb, want = ("disable", ["--multi-cluster-contexts-disabled=k8s-1,k8s-2"]) if i % 2 == 0 else ("enable", [])
+        results = race(bed, operator, verb, "deployment")
+        assert all(r.returncode == 0 for r in results), (i, verb, [r.stderr for r in results])
+        for name in (RELEASE, DP):
+            assert [a for a in args_of(cp, name) if a.startswith("--multi-cluster-contexts-disabled")] == want, \
+                (i, verb, name)
+    start = revision(cp)
+    for i in range(2):
+        results = race(bed, operator, "disable", "helm")
+        assert all(r.returncode == 0 for r in results), (i, [r.stderr for r in results])
+        assert "--multi-cluster-contexts-disabled=k8s-1,k8s-2" in args_of(cp, RELEASE)
+        results = race(bed, operator, "enable", "helm")
+        assert all(r.returncode == 0 for r in results), (i, [r.stderr for r in results])
+        assert not any(a.startswith("--multi-cluster-contexts-disabled") for a in args_of(cp, RELEASE))
+    assert revision(cp) == start + 8  # one revision per run: each saw the other's change, none was lost
+
+
+def test_list_shows_each_data_plane_and_flags_config_differences(operator, registry: ClientRegistry, kbmc, bed,
+                                                                 helm_path) -> None:
+    k8s3 = registry.for_context("k8s-3")
+    ns = "ctx-list"
+    k8s3.create(resource_path("v1", "namespaces"), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    try:
+        k8s3.create(resource_path("v1", "pods", ns), {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "pg-0", "labels": {"app.kubernetes.io/managed-by": "kubeblocks",
+                                                    "app.kubernetes.io/instance": "pg"}},
+            "spec": {"containers": [{"name": "c", "image": "postgres"}]}})
+        r = kbmc("contexts", "list", "--context", "cp", "--data-planes", "k8s-1,k8s-2", "-o", "json",
+                 kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        rows = {row["context"]: row for row in json.loads(r.stdout)["contexts"]}
+        assert list(rows) == ["k8s-1", "k8s-2", "k8s-3"]
+        assert all(row["inOperator"] and row["inSecret"] and row["reachable"] and not row["disabled"]
+                   for row in rows.values())
+        assert rows["k8s-3"]["pods"] == {"count": 1, "byCluster": {f"{ns}/pg": 1}}
+        assert rows["k8s-1"]["pods"]["count"] == 0 and rows["k8s-1"]["differences"] == []
+        assert rows["k8s-3"]["differences"] == [{"problem": "in the operator's contexts but not in kbmc.yaml",
+                                                 "fix": "add it to kbmc.yaml, or kbmc contexts remove k8s-3"}]
+    finally:
+        k8s3.delete(resource_path("v1", "namespaces", name=ns))
+
+
+def test_write_config_and_placed_clusters(operator, registry: ClientRegistry, kbmc, bed, helm_path,
+                                         tmp_path: Path) -> None:
+    import yaml
+
+    r = kbmc("--context", "cp", "--data-planes", DATA_PLANES, "init", kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0, r.stderr
+    cp = registry.for_context("cp")
+    ns = "ctx-placed"
+    cp.create(resource_path("v1", "namespaces"), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    try:
+        cp.create(resource_path("apps.kubeblocks.io/v1alpha1", "clusters", ns), {
+            "apiVersion": "apps.kubeblocks.io/v1alpha1", "kind": "Cluster",
+            "metadata": {"name": "pg", "annotations": {
+                "apps.kubeblocks.io/multi-cluster-placement": "k8s-1,k8s-3"}},
+            "spec": {"terminationPolicy": "Delete", "componentSpecs": [{"name": "pg", "replicas": 2}]}})
+        r = kbmc("contexts", "disable", "k8s-3", "--write-config", "--via", "deployment",
+                 kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        assert f"Cluster {ns}/pg has replicas placed on k8s-3" in r.stderr
+        doc = yaml.safe_load((tmp_path / "kbmc.yaml").read_text())
+        assert [d.get("enabled", True) for d in doc["dataPlanes"]] == [True, True, False]
+        r = kbmc("contexts", "list", "-o", "json", kubeconfig=bed.kubeconfig_path)
+        rows = {row["context"]: row for row in json.loads(r.stdout)["contexts"]}
+        assert rows["k8s-3"]["disabled"] and rows["k8s-3"]["differences"] == []
+        r = kbmc("contexts", "enable", "k8s-3", "--write-config", "--via", "deployment",
+                 kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        doc = yaml.safe_load((tmp_path / "kbmc.yaml").read_text())
+        assert [d.get("enabled", True) for d in doc["dataPlanes"]] == [True, True, True]
+    finally:
+        cp.delete(resource_path("v1", "namespaces", name=ns))
+
+
+def test_add_and_remove_a_fourth_data_plane(operator, registry: ClientRegistry, kbmc, bed, standins,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from kbmc import kubeconfig as kc
+    from kbmc.operator.preflight import secret_contexts
+
+    # The real helm first on PATH; the cilium stand-in (recording the mesh calls) after it.
+    monkeypatch.setenv("PATH", f"{Path(operator['helm']).parent}{os.pathsep}{os.environ['PATH']}")
+    for key, value in operator["env"].items():
+        if key.startswith("HELM_"):
+            monkeypatch.setenv(key, value)
+    cp = registry.for_context("cp")
+    contexts4 = "--multi-cluster-contexts=k8s-1,k8s-2,k8s-3,k8s-4"
+    bed.add_data_plane("k8s-4")
+    try:
+        r = kbmc("--context", "cp", "--data-planes", f"{DATA_PLANES},k8s-4", "init", kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr  # kbmc.yaml with network.eastWest: cilium
+        r = kbmc("contexts", "add", "k8s-4", "--allow-loopback", "--dry-run", "-o", "json",
+                 kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        assert [s["status"] for s in json.loads(r.stdout)["steps"]] == ["would run"] * 4 and standins() == []
+        start = revision(cp)
+
+        r = kbmc("contexts", "add", "k8s-4", "--allow-loopback", kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        assert secret_contexts(cp, NS, "kb-multi-cluster-kubeconfig") == ["k8s-1", "k8s-2", "k8s-3", "k8s-4"]
+        assert contexts4 in args_of(cp, RELEASE) and contexts4 in args_of(cp, DP)
+        assert revision(cp) == start + 1
+        assert helm_values(bed, operator)["multiCluster"]["contexts"] == "k8s-1,k8s-2,k8s-3,k8s-4"
+        k8s4 = ClientRegistry(kc.load(str(bed.kubeconfig_path))).for_context("k8s-4")
+        role = k8s4.get(resource_path("rbac.authorization.k8s.io/v1", "clusterroles",
+                                      name="kubeblocks-cluster-pod-role"))
+        assert role["rules"] and "aggregationRule" not in role
+        cp_role = cp.get(resource_path("rbac.authorization.k8s.io/v1", "clusterroles",
+                                       name="kubeblocks-cluster-pod-role"))
+        assert (cp_role["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") == "Helm", cp_role
+        calls = [(c["command"], c["context"], c["flags"].get("--destination-context")) for c in standins()]
+        assert calls == [(["clustermesh", "enable"], "k8s-4", None),
+                         *[(["clustermesh", "connect"], "k8s-4", [dp]) for dp in DATA_PLANES.split(",")]]
+
+        # A re-run resumes: nothing left to do in the Secret or the operator.
+        r = kbmc("contexts", "add", "k8s-4", "--allow-loopback", "-o", "json", kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        steps = {s["step"]: s["status"] for s in json.loads(r.stdout)["steps"]}
+        assert steps["secret"] == "already done" and steps["operator"] == "already done"
+        assert revision(cp) == start + 1
+
+        # remove is refused while a KubeBlocks instance's pod is placed there.
+        k8s4.create(resource_path("v1", "namespaces"),
+                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "pg"}})
+        k8s4.create(resource_path("v1", "pods", "pg"), {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "pg-1", "labels": {"app.kubernetes.io/managed-by": "kubeblocks",
+                                                    "app.kubernetes.io/instance": "pg"}},
+            "spec": {"containers": [{"name": "c", "image": "postgres"}]}})
+        before = (revision(cp), rv(cp, RELEASE))
+        r = kbmc("contexts", "remove", "k8s-4", kubeconfig=bed.kubeconfig_path)
+        assert r.code == 2 and "KubeBlocks objects still placed on k8s-4: pod pg/pg-1" in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and (revision(cp), rv(cp, RELEASE)) == before
+        k8s4.delete(resource_path("v1", "pods", "pg", "pg-1"), propagation=None)
+
+        r = kbmc("contexts", "remove", "k8s-4", "--purge", kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        assert "--multi-cluster-contexts=k8s-1,k8s-2,k8s-3" in args_of(cp, RELEASE)
+        assert "--multi-cluster-contexts=k8s-1,k8s-2,k8s-3" in args_of(cp, DP)
+        assert secret_contexts(cp, NS, "kb-multi-cluster-kubeconfig") == ["k8s-1", "k8s-2", "k8s-3"]
+        assert k8s4.get_or_none(resource_path("rbac.authorization.k8s.io/v1", "clusterroles",
+                                              name="kubeblocks-cluster-pod-role")) is None
+        leave = [(c["command"], c["flags"].get("--destination-context")) for c in standins()[4 + 0:]
+                 if c["command"] == ["clustermesh", "disconnect"]]
+        assert leave == [(["clustermesh", "disconnect"], [dp]) for dp in DATA_PLANES.split(",")]
+    finally:
+        run_kbmc(bed, operator["env"], "contexts", "remove", "k8s-4", "--force", "--context", "cp")
+        bed.remove_cluster("k8s-4")
+
+
+def test_a_held_lease_blocks_and_a_stale_one_is_taken_over(operator, registry: ClientRegistry, kbmc, bed) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from kbmc.contexts import lease
+
+    cp = registry.for_context("cp")
+    path = resource_path(lease.API, "leases", NS, lease.LEASE_NAME)
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+    def hold(holder: str, renewed: datetime) -> None:
+        body = {"apiVersion": lease.API, "kind": "Lease", "metadata": {"name": lease.LEASE_NAME, "namespace": NS},
+                "spec": {"holderIdentity": holder, "leaseDurationSeconds": 30, "renewTime": renewed.strftime(fmt),
+                         "acquireTime": renewed.strftime(fmt), "leaseTransitions": 0}}
+        cp.delete(path, propagation=None)
+        cp.create(resource_path(lease.API, "leases", NS), body)
+
+    now = datetime.now(timezone.utc)
+    hold("someone-else", now)  # held and fresh: a run waits --timeout (+60 s), then says who holds it
+    before = rv(cp, RELEASE)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(lease, "held", _short_held(lease.held))
+            r = kbmc("contexts", "disable", "k8s-1", "--context", "cp", "--via", "deployment",
+                     kubeconfig=bed.kubeconfig_path)
+        assert r.code == 1 and "another kbmc run (someone-else) holds the lease kb-system/kbmc-contexts" in r.stderr
+        assert "retry" in r.stderr and rv(cp, RELEASE) == before
+        hold("crashed-run", now - timedelta(minutes=5))  # its holder died: expired, taken over
+        r = kbmc("contexts", "disable", "k8s-1", "--context", "cp", "--via", "deployment",
+                 kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        assert "--multi-cluster-contexts-disabled=k8s-1" in args_of(cp, RELEASE)
+        spec = cp.get(path)["spec"]
+        assert spec["leaseTransitions"] == 1 and spec["holderIdentity"] == ""  # taken over, then released
+    finally:
+        cp.delete(path, propagation=None)
+        r = kbmc("contexts", "enable", "k8s-1", "--context", "cp", "--via", "deployment",
+                 kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+
+
+def _short_held(held):  # type: ignore[no-untyped-def]
+    """lease.held with a 2 s timeout, so the blocked run gives up quickly."""
+    def wrapper(client, namespace, **kwargs):  # type: ignore[no-untyped-def]
+        return held(client, namespace, **{**kwargs, "timeout": 2.0})
+    return wrapper

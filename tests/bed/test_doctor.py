@@ -1,0 +1,196 @@
+"""`kbmc doctor` against the bed: healthy is all green; each seeded fault turns exactly its own row red."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from kbmc.clients import ClientRegistry, KubeClient, resource_path
+from kbmc.operator.status import ready
+from tests.bed.test_contexts import DATA_PLANES, DP, NS, RELEASE, args_of, operator  # noqa: F401 - the module's install
+from tests.bed.test_operator import run_kbmc
+
+SECRET = "kb-multi-cluster-kubeconfig"
+
+
+def play_kubelet(cp: KubeClient, stop: threading.Event) -> None:
+    """Mark the release's Deployment pods Running and Ready (the bed has no kubelet), so the operator is available."""
+    while not stop.is_set():
+        for pod in cp.get(resource_path("v1", "pods", NS), labelSelector=f"app.kubernetes.io/instance={RELEASE}")["items"]:
+            owners = pod["metadata"].get("ownerReferences") or []
+            if not any(o["kind"] == "ReplicaSet" for o in owners) or pod["metadata"].get("deletionTimestamp"):
+                continue
+            conditions = {c["type"]: c["status"] for c in (pod.get("status") or {}).get("conditions") or []}
+            if conditions.get("Ready") == "True":
+                continue
+            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            try:
+                cp.patch(resource_path("v1", "pods", NS, pod["metadata"]["name"]) + "/status", {"status": {
+                    "phase": "Running", "startTime": now,
+                    "conditions": [{"type": t, "status": "True", "lastTransitionTime": now}
+                                   for t in ("Initialized", "ContainersReady", "Ready", "PodScheduled")]}})
+            except Exception:  # noqa: BLE001, S110 - the pod went away meanwhile
+                pass
+        time.sleep(0.3)
+
+
+def wait_available(cp: KubeClient) -> None:
+    for _ in range(120):
+        deployments = [cp.get(resource_path("apps/v1", "deployments", NS, n)) for n in (RELEASE, DP)]
+        if all(ready(d) for d in deployments):
+            return
+        time.sleep(0.5)
+    raise AssertionError("the operator's Deployments never became available")
+
+
+@pytest.fixture(scope="module")
+def healthy(operator, bed, registry: ClientRegistry) -> Iterator[None]:  # noqa: F811
+    cp = registry.for_context("cp")
+    r = run_kbmc(bed, operator["env"], "rbac", "sync", "--context", "cp", "--data-planes", DATA_PLANES)
+    assert r.returncode == 0, r.stderr
+    stop = threading.Event()
+    kubelet = threading.Thread(target=play_kubelet, args=(cp, stop), daemon=True)
+    kubelet.start()
+    try:
+        wait_available(cp)
+        yield
+    finally:
+        stop.set()
+        kubelet.join()
+
+
+def doctor(kbmc, bed) -> tuple[int, dict[str, Any]]:  # type: ignore[no-untyped-def]
+    r = kbmc("doctor", "--allow-loopback", "-o", "json", kubeconfig=bed.kubeconfig_path)
+    return r.code, json.loads(r.stdout)
+
+
+def red(report: dict[str, Any]) -> dict[tuple[str, str], str | None]:
+    return {(c["check"], c["scope"]): c["fix"] for c in report["checks"] if c["status"] == "fail"}
+
+
+@pytest.fixture
+def topology(kbmc, bed) -> None:  # type: ignore[no-untyped-def]
+    r = kbmc("--context", "cp", "--data-planes", DATA_PLANES, "init", kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0, r.stderr
+
+
+def test_healthy_bed_is_all_green(healthy, topology, kbmc, bed) -> None:
+    code, report = doctor(kbmc, bed)
+    assert code == 0 and report["ok"] is True, report
+    assert all(c["status"] == "ok" for c in report["checks"]), report
+    checks = {(c["check"], c["scope"]) for c in report["checks"]}
+    for dp in DATA_PLANES.split(","):
+        assert {("data plane reachable", dp), ("pod RBAC", dp)} <= checks
+    assert {("kubeconfig Secret", "cp"), ("operator available", "cp"), ("operator flags consistent", "cp"),
+            ("Secret usable in a pod", "cp"), ("Cilium ids/CIDRs, MetalLB ranges", "-")} <= checks
+    r = kbmc("doctor", "--allow-loopback", kubeconfig=bed.kubeconfig_path)  # the table, for people
+    assert r.code == 0 and r.stdout == "" and "all checks passed" in r.stderr
+    # Without --allow-loopback the bed's loopback servers are what a pod could not reach.
+    r = kbmc("doctor", "-o", "json", kubeconfig=bed.kubeconfig_path)
+    assert r.code == 1 and set(red(json.loads(r.stdout))) == {("Secret usable in a pod", "cp")}
+
+
+def test_secret_key_missing(healthy, topology, kbmc, bed, registry: ClientRegistry) -> None:
+    cp = registry.for_context("cp")
+    path = resource_path("v1", "secrets", NS, SECRET)
+    original = cp.get(path)
+    broken = copy.deepcopy(original)
+    broken["data"] = {"config": broken["data"]["kubeconfig"]}
+    cp.replace(path, broken)
+    try:
+        code, report = doctor(kbmc, bed)
+        assert code == 1
+        assert red(report) == {("kubeconfig Secret", "cp"): f"kbmc env prepare --force --secret-name {SECRET}"}
+    finally:
+        restored = cp.get(path)
+        restored["data"] = original["data"]
+        cp.replace(path, restored)
+
+
+def test_empty_pod_role_in_one_data_plane(healthy, topology, kbmc, bed, registry: ClientRegistry) -> None:
+    k8s2 = registry.for_context("k8s-2")
+    path = resource_path("rbac.authorization.k8s.io/v1", "clusterroles", name="kubeblocks-cluster-pod-role")
+    k8s2.patch(path, {"rules": []})
+    code, report = doctor(kbmc, bed)
+    assert code == 1 and red(report) == {("pod RBAC", "k8s-2"): "kbmc rbac sync"}
+    r = kbmc("rbac", "sync", kubeconfig=bed.kubeconfig_path)  # the fix it names
+    assert r.code == 0, r.stderr
+    assert doctor(kbmc, bed)[0] == 0
+
+
+def test_disabled_context_not_in_the_contexts(healthy, topology, kbmc, bed, registry: ClientRegistry,
+                                              operator) -> None:  # noqa: F811
+    cp = registry.for_context("cp")
+    for name in (RELEASE, DP):  # a hand edit of both Deployments, as the runbook does it
+        path = resource_path("apps/v1", "deployments", NS, name)
+        d = cp.get(path)
+        d["spec"]["template"]["spec"]["containers"][0]["args"].append("--multi-cluster-contexts-disabled=k8s-9")
+        cp.replace(path, d)
+    try:
+        wait_available(cp)
+        code, report = doctor(kbmc, bed)
+        assert code == 1
+        assert red(report) == {("operator flags consistent", "cp"): "kbmc contexts enable k8s-9"}
+    finally:
+        r = kbmc("contexts", "enable", "k8s-9", env=operator["env"], kubeconfig=bed.kubeconfig_path)  # the fix
+    assert r.code == 0, r.stderr
+    assert not any("k8s-9" in a for name in (RELEASE, DP) for a in args_of(cp, name))
+    wait_available(cp)
+    assert doctor(kbmc, bed)[0] == 0
+
+
+def test_cluster_namespace_missing_in_one_data_plane(healthy, topology, kbmc, bed, registry: ClientRegistry,
+                                                     make_namespace) -> None:
+    cp = registry.for_context("cp")
+    ns = make_namespace("cp", "k8s-1")
+    cp.create(resource_path("apps.kubeblocks.io/v1alpha1", "clusters", ns), {
+        "apiVersion": "apps.kubeblocks.io/v1alpha1", "kind": "Cluster",
+        "metadata": {"name": "pg", "annotations": {"apps.kubeblocks.io/multi-cluster-placement": "k8s-1,k8s-2"}},
+        "spec": {"terminationPolicy": "Delete", "componentSpecs": [{"name": "pg", "replicas": 2}]}})
+    try:
+        code, report = doctor(kbmc, bed)
+        assert code == 1
+        fixes = red(report)
+        assert list(fixes) == [("Cluster namespaces", "k8s-2")]
+        assert f"create namespace {ns}" in str(fixes[("Cluster namespaces", "k8s-2")])
+        detail = next(c["detail"] for c in report["checks"]
+                      if c["check"] == "Cluster namespaces" and c["scope"] == "k8s-2")
+        assert detail == f"missing: {ns} (Cluster pg)"
+    finally:  # at once (the namespace's own deletion is asynchronous): the next test must not see it
+        cp.delete(resource_path("apps.kubeblocks.io/v1alpha1", "clusters", ns, "pg"), propagation=None)
+
+
+def test_one_data_plane_down_fails_its_rows_only(healthy, topology, kbmc, bed) -> None:
+    bed.stop_apiserver("k8s-3")
+    try:
+        code, report = doctor(kbmc, bed)
+        assert code == 1
+        assert set(red(report)) == {("data plane reachable", "k8s-3"), ("pod RBAC", "k8s-3")}
+        others = [c for c in report["checks"] if c["scope"] in ("k8s-1", "k8s-2")]
+        assert others and all(c["status"] == "ok" for c in others)
+    finally:
+        bed.start_apiserver("k8s-3")
+
+
+def test_disable_wait_reports_the_new_live_flags(healthy, kbmc, bed, operator) -> None:  # noqa: F811
+    """With a (played) kubelet the rollout completes: --wait follows it and prints the flags the manager runs with."""
+    env = operator["env"]
+    try:
+        r = kbmc("contexts", "disable", "k8s-2", "--context", "cp", "--wait", "--timeout", "120", env=env,
+                 kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        assert ("kubeblocks runs with: --multi-cluster-kubeconfig=/var/run/secrets/kubeblocks.io/multicluster/"
+                "kubeconfig --multi-cluster-contexts=k8s-1,k8s-2,k8s-3 --multi-cluster-contexts-disabled=k8s-2"
+                in r.stderr)
+    finally:
+        r = kbmc("contexts", "enable", "k8s-2", "--context", "cp", "--wait", "--timeout", "120", env=env,
+                 kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0, r.stderr
+    assert "kubeblocks runs with: --multi-cluster-kubeconfig=" in r.stderr and "disabled" not in r.stderr.split(
+        "kubeblocks runs with:")[1].splitlines()[0]
