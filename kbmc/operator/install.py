@@ -7,6 +7,7 @@ manager Deployment. Re-running with the same values and chart changes nothing (n
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -62,7 +63,7 @@ def build_argv(params: InstallParams, checked: Checked, action: str, values_file
         user += ["--set", value]
     for value in params.set_strings:
         user += ["--set-string", value]
-    timeout = f"{int(params.timeout)}s"
+    timeout = helm_timeout(params.timeout)
     if params.installer == "kbcli":
         args = ["kubeblocks", action, "--version", params.version, "--namespace", params.namespace]
         if action == "install":
@@ -80,6 +81,11 @@ def build_argv(params: InstallParams, checked: Checked, action: str, values_file
     if not chart.local:
         args += ["--version", params.version]
     return args
+
+
+def helm_timeout(seconds: float) -> str:
+    """helm/kbcli take whole seconds: round up, never below 1s (`0s` would mean no time at all)."""
+    return f"{max(1, math.ceil(seconds))}s"
 
 
 def wanted_chart_version(params: InstallParams, checked: Checked) -> str:

@@ -19,7 +19,7 @@ from kbmc.clients import ApiError, ClientRegistry, KubeClient, resource_path
 from kbmc.errors import InputError, OperationError
 from kbmc.operator import values as vals
 from kbmc.operator.chart import ChartRef, resolve
-from kbmc.validation import dns1123_label, dns1123_subdomain
+from kbmc.validation import dns1123_label, dns1123_subdomain, positive_timeout
 
 INSTALLERS = ("helm", "kbcli")
 KBCLI_RELEASE = "kubeblocks"
@@ -75,8 +75,8 @@ def check_inputs(params: InstallParams) -> Checked:
                                ("--secret-name", params.secret_name, dns1123_subdomain)):
         if err := check(value):
             raise InputError(f"{what}: {err}")
-    if params.timeout <= 0:
-        raise InputError(f"--timeout {params.timeout:g} must be greater than zero")
+    if err := positive_timeout(params.timeout):
+        raise InputError(err)
     if not params.contexts:
         raise InputError("no data-plane contexts", hint="pass --data-planes or list them in kbmc.yaml")
     for name in params.contexts:

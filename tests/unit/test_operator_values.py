@@ -118,3 +118,16 @@ def test_kbcli_standin_accepts_install_and_upgrade_flags(tmp_path: Path) -> None
     assert command == ("kubeblocks", "install") and rest == [] and flags["--wait"] == ["false"]
     command, flags, _ = standin.parse("kbcli", ["kubeblocks", "upgrade", "--auto-approve", "-f", str(values)])
     assert command == ("kubeblocks", "upgrade") and flags["--auto-approve"] == ["true"]
+
+
+@pytest.mark.parametrize("seconds, flag", [(0.5, "1s"), (0.001, "1s"), (1, "1s"), (1.2, "2s"), (600, "600s")])
+def test_installer_timeout_rounds_up_to_whole_seconds(seconds: float, flag: str) -> None:
+    from kbmc.operator.install import build_argv
+    from kbmc.operator.preflight import Checked, InstallParams
+
+    params = InstallParams("cp", ["k8s-1"], [], "kb-system", "kubeblocks", "mc", "0.9.0", timeout=seconds)
+    checked = Checked(charts.resolve(None, None), {}, {})
+    for installer in ("helm", "kbcli"):
+        params.installer = installer
+        argv = build_argv(params, checked, "install", "v.yaml")
+        assert argv[argv.index("--timeout") + 1] == flag
