@@ -113,9 +113,17 @@ def plan(kube: kc.KubeConfig, registry: ClientRegistry, params: InstallParams) -
         action = "install"
     else:
         base = deployed or current
-        # kbcli adds values of its own (image registry, tolerations): compare only what kbmc passes.
-        old = vals.restrict(base.config, desired) if params.installer == "kbcli" else base.config
-        changes = vals.changes(old, desired)
+        if params.installer == "kbcli":
+            # kbcli's upgrade merges the release's values (and the chart's defaults) under the new ones: what this
+            # run passes is compared; what the release has beyond it stays, and is reported when a user set it.
+            changes = vals.changes(vals.restrict(base.config, desired), desired)
+            kept = vals.left_over(base.config, desired, base.chart_values)
+            if kept:
+                warnings.append(f"the release keeps value(s) this run does not pass: {', '.join(kept)} "
+                                "(kbcli upgrade keeps earlier values; pass them again, or use --installer helm "
+                                "to drop them)")
+        else:
+            changes = vals.changes(base.config, desired)
         if chart_version and base.chart_version.lstrip("v") != chart_version:
             changes.insert(0, f"chart version: {base.chart_version} -> {chart_version}")
         if current.status != "deployed":

@@ -93,6 +93,11 @@ def merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Values kbcli adds on its own (`crd.enabled=false` on upgrade, the conversion webhook from 0.9, the monitor
+# switches of older kbcli): not the user's.
+KBCLI_OWN = ("crd.enabled", "webhooks.conversionEnabled", "prometheus.enabled", "grafana.enabled")
+
+
 def restrict(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """`old` limited to the keys `new` has (for comparing with a release an installer added its own values to)."""
     out: dict[str, Any] = {}
@@ -100,6 +105,29 @@ def restrict(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         if key in old:
             out[key] = restrict(old[key], value) if isinstance(old[key], dict) and isinstance(value, dict) else old[key]
     return out
+
+
+def left_over(old: dict[str, Any], new: dict[str, Any], defaults: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys the release has that `new` does not pass, other than the chart's own defaults (kbcli's upgrade
+    writes them into the release) and what kbcli adds itself: user values of an earlier run."""
+    found: list[str] = []
+    for key in sorted(old, key=str):
+        path = f"{prefix}{key}"
+        value = old[key]
+        default = defaults.get(key, _ABSENT) if isinstance(defaults, dict) else _ABSENT
+        if path in KBCLI_OWN:
+            continue
+        if key not in new:
+            if isinstance(value, dict) and isinstance(default, dict):
+                found += left_over(value, {}, default, f"{path}.")
+            elif default is _ABSENT or not same(value, default):
+                found.append(path)
+        elif isinstance(value, dict) and isinstance(new[key], dict):
+            found += left_over(value, new[key], default if isinstance(default, dict) else {}, f"{path}.")
+    return found
+
+
+_ABSENT = object()
 
 
 def changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:

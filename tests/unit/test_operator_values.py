@@ -175,3 +175,13 @@ def test_installer_timeout_rounds_up_to_whole_seconds(seconds: float, flag: str)
         params.installer = installer
         argv = build_argv(params, checked, "install", "v.yaml")
         assert argv[argv.index("--timeout") + 1] == flag
+
+
+def test_left_over_names_user_values_a_run_no_longer_passes() -> None:
+    defaults = {"image": {"registry": "docker.io", "tag": ""}, "replicaCount": 1, "crd": {"enabled": True}}
+    # After a kbcli upgrade the release holds the chart's defaults and kbcli's own values beside the user's.
+    stored = {"image": {"registry": "docker.io", "tag": "0.9.1"}, "replicaCount": 1, "crd": {"enabled": False},
+              "multiCluster": {"contexts": "k8s-1"}, "extra": {"a": 1}}
+    desired = {"multiCluster": {"contexts": "k8s-1"}}
+    assert vals.left_over(stored, desired, defaults) == ["extra", "image.tag"]
+    assert vals.left_over(stored, {**desired, "image": {"tag": "0.9.1"}, "extra": {"a": 1}}, defaults) == []
