@@ -502,7 +502,12 @@ def _format_float32_g(value: float) -> str:
         return ".nan"
     if math.isinf(value):
         return ".inf" if value > 0 else "-.inf"
-    f32 = struct.unpack("f", struct.pack("f", value))[0]
+    try:
+        f32 = struct.unpack("f", struct.pack("f", value))[0]
+    except OverflowError:
+        f32 = math.inf if value > 0 else -math.inf
+    if math.isinf(f32):  # beyond float32: Go's conversion gives an infinity
+        return ".inf" if f32 > 0 else "-.inf"
     if f32 == 0:
         return "-0" if math.copysign(1, f32) < 0 else "0"
     for digits in range(1, 10):

@@ -97,7 +97,7 @@ FILES = [
     "list:\n  - a\n  - {k: v}\n  - [1, 2.50]\nblock: |\n  line\nfolded: >\n  a\n  b\n",
     "", "~\n", "- a\n", "just a string\n", "a: .nan\n", "a: -.inf\n", "~: 1\n", "[a]: 1\n",
     "a: 1\n---\nb: 2\n", "a: [\n", "n: -0.0\nf: 0.1\ng: 100000000000000000000.0\nh: 1e-7\n",
-    "a: !!binary aGVsbG8=\n", "a: !custom x\n",
+    "a: !!binary aGVsbG8=\n", "a: !custom x\n", "1e39: big\n-1e39: small\n",
 ]
 
 
