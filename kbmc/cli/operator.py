@@ -131,6 +131,9 @@ def status(
                          ] = None,
     release: Annotated[Optional[str], typer.Option(help="Release name (default: kbmc.yaml's, else kubeblocks).",
                                                    show_default=False)] = None,
+    contexts_disabled: Annotated[Optional[str], typer.Option(
+        "--contexts-disabled", help="Disabled data-plane contexts to compare with, comma-separated (default: "
+        "kbmc.yaml's enabled: false).", show_default=False)] = None,
 ) -> None:
     """The control plane's KubeBlocks: version, readiness, and the multi-cluster flags it really runs with."""
     from kbmc.operator import status as core
@@ -142,7 +145,7 @@ def status(
     expected = None
     if t is not None or state.data_planes:
         contexts = state.data_plane_contexts()
-        expected = core.Expected(contexts, _disabled(state, None, contexts), state.secret_name)
+        expected = core.Expected(contexts, _disabled(state, contexts_disabled, contexts), state.secret_name)
     report = core.status(state.registry().for_context(control_plane), namespace or state.namespace,
                          release or (t.control_plane.release if t else None) or _default_release(), expected)
     out = state.out
@@ -154,6 +157,8 @@ def status(
             ["installed", "yes" if report["installed"] else "no"],
             ["revision", report["revision"] if report["revision"] is not None else "-"],
             ["chart", report["chart"] or "-"],
+            ["release", f"revision {report['revision']} {report['releaseStatus'] or ''}".strip()
+             if report["revision"] is not None else "-"],
             ["version", report["version"] or "-"],
             ["ready", f"{'yes' if report['ready'] else 'no'} ({report['replicas'] or '-'})"],
             ["contexts", ",".join(report["contexts"]) or "-"],

@@ -7,6 +7,7 @@ manager Deployment. Re-running with the same values and chart changes nothing (n
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -62,7 +63,7 @@ def build_argv(params: InstallParams, checked: Checked, action: str, values_file
         user += ["--set", value]
     for value in params.set_strings:
         user += ["--set-string", value]
-    timeout = f"{int(params.timeout)}s"
+    timeout = helm_timeout(params.timeout)
     if params.installer == "kbcli":
         args = ["kubeblocks", action, "--version", params.version, "--namespace", params.namespace]
         if action == "install":
@@ -80,6 +81,11 @@ def build_argv(params: InstallParams, checked: Checked, action: str, values_file
     if not chart.local:
         args += ["--version", params.version]
     return args
+
+
+def helm_timeout(seconds: float) -> str:
+    """helm/kbcli take whole seconds: round up, never below 1s (`0s` would mean no time at all)."""
+    return f"{max(1, math.ceil(seconds))}s"
 
 
 def wanted_chart_version(params: InstallParams, checked: Checked) -> str:
@@ -107,9 +113,17 @@ def plan(kube: kc.KubeConfig, registry: ClientRegistry, params: InstallParams) -
         action = "install"
     else:
         base = deployed or current
-        # kbcli adds values of its own (image registry, tolerations): compare only what kbmc passes.
-        old = vals.restrict(base.config, desired) if params.installer == "kbcli" else base.config
-        changes = vals.changes(old, desired)
+        if params.installer == "kbcli":
+            # kbcli's upgrade merges the release's values (and the chart's defaults) under the new ones: what this
+            # run passes is compared; what the release has beyond it stays, and is reported when a user set it.
+            changes = vals.changes(vals.restrict(base.config, desired), desired)
+            kept = vals.left_over(base.config, desired, base.chart_values)
+            if kept:
+                warnings.append(f"the release keeps value(s) this run does not pass: {', '.join(kept)} "
+                                "(kbcli upgrade keeps earlier values; pass them again, or use --installer helm "
+                                "to drop them)")
+        else:
+            changes = vals.changes(base.config, desired)
         if chart_version and base.chart_version.lstrip("v") != chart_version:
             changes.insert(0, f"chart version: {base.chart_version} -> {chart_version}")
         if current.status != "deployed":

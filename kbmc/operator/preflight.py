@@ -19,7 +19,7 @@ from kbmc.clients import ApiError, ClientRegistry, KubeClient, resource_path
 from kbmc.errors import InputError, OperationError
 from kbmc.operator import values as vals
 from kbmc.operator.chart import ChartRef, resolve
-from kbmc.validation import dns1123_label, dns1123_subdomain
+from kbmc.validation import dns1123_label, dns1123_subdomain, positive_timeout
 
 INSTALLERS = ("helm", "kbcli")
 KBCLI_RELEASE = "kubeblocks"
@@ -75,8 +75,8 @@ def check_inputs(params: InstallParams) -> Checked:
                                ("--secret-name", params.secret_name, dns1123_subdomain)):
         if err := check(value):
             raise InputError(f"{what}: {err}")
-    if params.timeout <= 0:
-        raise InputError(f"--timeout {params.timeout:g} must be greater than zero")
+    if err := positive_timeout(params.timeout):
+        raise InputError(err)
     if not params.contexts:
         raise InputError("no data-plane contexts", hint="pass --data-planes or list them in kbmc.yaml")
     for name in params.contexts:
@@ -102,15 +102,7 @@ def check_inputs(params: InstallParams) -> Checked:
                              hint="use --installer helm for another release name")
     else:
         chart = resolve(params.chart, params.repo)
-    user: dict[str, Any] = {}
-    for path in params.values_files:
-        user = vals.merge(user, _values_file(path))
-    pairs: list[tuple[list[str], Any]] = []
-    for value in params.sets:
-        pairs += vals.parse_set(value)
-    for value in params.set_strings:
-        pairs += vals.parse_set(value, as_string=True, flag="--set-string")
-    user = vals.apply_sets(user, pairs)
+    user = vals.user_values([_values_file(path) for path in params.values_files], params.sets, params.set_strings)
     if shutil.which(params.installer) is None:
         raise InputError(f"{params.installer} is not installed or not on PATH",
                          hint=f"install {params.installer}, or choose --installer "
@@ -120,23 +112,10 @@ def check_inputs(params: InstallParams) -> Checked:
 
 
 def _values_file(path: str) -> dict[str, Any]:
-    from kbmc.yamlio import YamlError, load_yaml
-
     p = Path(path)
     if not p.is_file():
         raise InputError(f"--values {path}: no such file")
-    try:
-        doc = load_yaml(p.read_text(), path)
-    except YamlError as exc:
-        raise InputError(str(exc)) from None
-    if doc is None:
-        return {}
-    if not isinstance(doc, dict):
-        raise InputError(f"--values {path}: must be a mapping of chart values")
-    if "multiCluster" in doc:
-        raise InputError(f"--values {path}: sets multiCluster, which kbmc sets itself",
-                         hint="use --secret-name, --data-planes and --contexts-disabled, or kbmc.yaml")
-    return doc
+    return vals.read_values_file(path, p.read_text())
 
 
 def secret_contexts(client: KubeClient, namespace: str, name: str) -> list[str] | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kbmc.clients import KubeClient, resource_path
@@ -25,6 +25,7 @@ class Release:
     chart_version: str
     app_version: str
     config: dict[str, Any]  # user-supplied values
+    chart_values: dict[str, Any] = field(default_factory=dict)  # the chart's own defaults (values.yaml)
 
 
 def current(client: KubeClient, namespace: str, name: str, *, deployed: bool = False) -> Release | None:
@@ -35,7 +36,8 @@ def current(client: KubeClient, namespace: str, name: str, *, deployed: bool = F
     meta = (doc.get("chart") or {}).get("metadata") or {}
     return Release(name=name, revision=int(doc.get("version", 0)), status=(doc.get("info") or {}).get("status", ""),
                    chart=meta.get("name", ""), chart_version=meta.get("version", ""),
-                   app_version=meta.get("appVersion", ""), config=doc.get("config") or {})
+                   app_version=meta.get("appVersion", ""), config=doc.get("config") or {},
+                   chart_values=(doc.get("chart") or {}).get("values") or {})
 
 
 def record(client: KubeClient, namespace: str, name: str, *, deployed: bool = False) -> dict[str, Any] | None:

@@ -88,11 +88,16 @@ def status(client: KubeClient, namespace: str, release: str, expected: Expected 
         "context": client.context, "namespace": namespace, "release": release,
         "installed": deployment is not None,
         "revision": current.revision if current else None,
+        "releaseStatus": current.status if current else None,
         "chart": f"{current.chart}-{current.chart_version}" if current else None,
         "version": None, "ready": False, "replicas": None,
         "contexts": [], "contextsDisabled": [], "kubeconfigPath": None,
         "secret": None, "matchesConfig": None, "problems": [],
     }
+    if current is not None and current.status != "deployed":
+        # A failed or interrupted upgrade leaves the Deployment as it was: say so, or the rest looks fine.
+        out["problems"] = [f"release {release} revision {current.revision} is {current.status or 'unknown'}"
+                           + (" (rerun `kbmc operator install`)" if current.status == "failed" else "")]
     if deployment is None:
         return out
     labels = deployment["metadata"].get("labels") or {}
@@ -108,7 +113,7 @@ def status(client: KubeClient, namespace: str, release: str, expected: Expected 
         "replicas": f"{status_.get('availableReplicas', 0)}/{deployment['spec'].get('replicas', 1)}",
         "contexts": contexts, "contextsDisabled": disabled, "kubeconfigPath": kubeconfig_path,
     })
-    problems: list[str] = []
+    problems: list[str] = list(out["problems"])
     if secret_name:
         names = None
         try:

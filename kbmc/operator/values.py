@@ -8,10 +8,10 @@ as one comma-separated string (a YAML list would render as `[k8s-1 k8s-2]`).
 from __future__ import annotations
 
 import copy
-import re
 from typing import Any
 
 from kbmc.errors import InputError
+from kbmc.operator.helmvalues import same
 
 OWNED_PREFIX = "multiCluster."
 VALUES_FILE = "kbmc-multicluster-values.yaml"
@@ -23,36 +23,63 @@ def multi_cluster_values(secret_name: str, contexts: list[str], disabled: list[s
                              "contextsDisabled": ",".join(disabled)}}
 
 
-_UNESCAPED_COMMA = re.compile(r"(?<!\\),")
-_INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
+OWNED_KEY = "multiCluster"
+_OWNED_HINT = "use --secret-name, --data-planes and --contexts-disabled, or kbmc.yaml"
 
 
-def parse_set(value: str, *, as_string: bool = False, flag: str = "--set") -> list[tuple[list[str], Any]]:
-    """One `--set` value as helm's strvals reads it: pairs split at unescaped commas, keys at dots."""
-    pairs: list[tuple[list[str], Any]] = []
-    for item in _UNESCAPED_COMMA.split(value):
-        key, eq, raw = item.partition("=")
-        if not eq or not key:
-            raise InputError(f"{flag} {value!r}: {item!r} is not KEY=VALUE",
-                             hint="escape commas inside a value as \\, or use --values FILE")
-        if key.startswith(OWNED_PREFIX) or key == "multiCluster":
-            raise InputError(f"{flag} {key}=...: kbmc sets multiCluster.* itself",
-                             hint="use --secret-name, --data-planes and --contexts-disabled, or kbmc.yaml")
-        parts = [p.replace("\\.", ".") for p in re.split(r"(?<!\\)\.", key)]
-        text = raw.replace("\\,", ",")
-        pairs.append((parts, text if as_string else _typed(text)))
-    return pairs
+def parse_set(value: str, *, as_string: bool = False, flag: str = "--set") -> dict[str, Any]:
+    """One `--set`/`--set-string` value, read exactly as helm's strvals reads it (index syntax `a[0].b`, `{a,b}`
+    lists, backslash escapes, int64 typing), alone: refused when it addresses multiCluster in any spelling."""
+    from kbmc.operator.helmvalues import ValuesError, parse_into
+
+    alone: dict[str, Any] = {}
+    try:
+        parse_into(value, alone, as_string=as_string)
+    except ValuesError as exc:
+        raise _set_error(flag, value, exc) from None
+    if OWNED_KEY in alone:
+        raise InputError(f"{flag} {value!r}: kbmc sets multiCluster.* itself", hint=_OWNED_HINT)
+    if not alone:
+        raise InputError(f"{flag} {value!r} sets no value (helm would ignore it)", hint="give KEY=VALUE")
+    return alone
 
 
-def _typed(text: str) -> Any:
-    """helm's type inference for --set: true/false, null, integers; everything else a string."""
-    if text in ("true", "false"):
-        return text == "true"
-    if text == "null":
-        return None
-    if _INT.match(text):
-        return int(text)
-    return text
+def _set_error(flag: str, value: str, exc: Exception) -> InputError:
+    if "has no value" in str(exc):
+        return InputError(f"{flag} {value!r} is not KEY=VALUE ({exc})",
+                          hint="escape commas inside a value as \\, or use --values FILE")
+    return InputError(f"{flag} {value!r}: {exc}", hint="fix the value (helm would refuse it), or use --values FILE")
+
+
+def read_values_file(path: str, text: str) -> dict[str, Any]:
+    """A `--values` file as helm reads it (go-yaml v2 typing, keys as strings, numbers as float64)."""
+    from kbmc.operator.helmvalues import ValuesError
+    from kbmc.operator.helmvalues import read_values_file as read
+
+    try:
+        doc = read(text)
+    except ValuesError as exc:
+        raise InputError(f"--values {path}: {exc}") from None
+    if OWNED_KEY in doc:
+        raise InputError(f"--values {path}: sets multiCluster, which kbmc sets itself", hint=_OWNED_HINT)
+    return doc
+
+
+def user_values(files: list[dict[str, Any]], sets: list[str], set_strings: list[str]) -> dict[str, Any]:
+    """helm's MergeValues: the files merged in order, then each --set, then each --set-string, into one map."""
+    from kbmc.operator.helmvalues import ValuesError, parse_into
+
+    user: dict[str, Any] = {}
+    for doc in files:
+        user = merge(user, doc)
+    for flag, values, as_string in (("--set", sets, False), ("--set-string", set_strings, True)):
+        for value in values:
+            parse_set(value, as_string=as_string, flag=flag)
+            try:
+                parse_into(value, user, as_string=as_string)
+            except ValuesError as exc:
+                raise _set_error(flag, value, exc) from None
+    return user
 
 
 def merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
@@ -66,16 +93,9 @@ def merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def apply_sets(values: dict[str, Any], pairs: list[tuple[list[str], Any]]) -> dict[str, Any]:
-    out = copy.deepcopy(values)
-    for path, value in pairs:
-        node = out
-        for part in path[:-1]:
-            if not isinstance(node.get(part), dict):
-                node[part] = {}
-            node = node[part]
-        node[path[-1]] = value
-    return out
+# Values kbcli adds on its own (`crd.enabled=false` on upgrade, the conversion webhook from 0.9, the monitor
+# switches of older kbcli): not the user's.
+KBCLI_OWN = ("crd.enabled", "webhooks.conversionEnabled", "prometheus.enabled", "grafana.enabled")
 
 
 def restrict(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -87,6 +107,29 @@ def restrict(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def left_over(old: dict[str, Any], new: dict[str, Any], defaults: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys the release has that `new` does not pass, other than the chart's own defaults (kbcli's upgrade
+    writes them into the release) and what kbcli adds itself: user values of an earlier run."""
+    found: list[str] = []
+    for key in sorted(old, key=str):
+        path = f"{prefix}{key}"
+        value = old[key]
+        default = defaults.get(key, _ABSENT) if isinstance(defaults, dict) else _ABSENT
+        if path in KBCLI_OWN:
+            continue
+        if key not in new:
+            if isinstance(value, dict) and isinstance(default, dict):
+                found += left_over(value, {}, default, f"{path}.")
+            elif default is _ABSENT or not same(value, default):
+                found.append(path)
+        elif isinstance(value, dict) and isinstance(new[key], dict):
+            found += left_over(value, new[key], default if isinstance(default, dict) else {}, f"{path}.")
+    return found
+
+
+_ABSENT = object()
+
+
 def changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
     """Dotted keys whose value differs: kbmc's own values with old and new value
     ("multiCluster.contexts: k8s-1,k8s-2 -> k8s-1,k8s-2,k8s-3"), the user's by key only (they may hold secrets)."""
@@ -96,7 +139,7 @@ def changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[
         a, b = old.get(key), new.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
             found += changes(a, b, f"{path}.")
-        elif a != b:
+        elif not same(a, b):
             shown = f": {_show(a)} -> {_show(b)}" if path.startswith(OWNED_PREFIX) else " changed"
             found.append(f"{path}{shown}")
     return found

@@ -27,6 +27,7 @@ RELEASE = "kubeblocks"
 DATA_PLANES = "k8s-1,k8s-2,k8s-3"
 KUBECONFIG_FLAG = "--multi-cluster-kubeconfig=/var/run/secrets/kubeblocks.io/multicluster/kubeconfig"
 CRD_API = "apiextensions.k8s.io/v1"
+STANDINS = Path(__file__).resolve().parents[1] / "standins"
 
 
 def helm_env(real_helm: Path, home: Path) -> dict[str, str]:
@@ -377,6 +378,11 @@ def test_changed_values_upgrade_in_place_and_say_what_changed(installed, registr
         r = kbmc("operator", "status", "--context", "cp", "--data-planes", DATA_PLANES, "-o", "json",
                  kubeconfig=bed.kubeconfig_path)
         assert json.loads(r.stdout)["contextsDisabled"] == ["k8s-3"]
+        # Flags only: --contexts-disabled means what install's does, so the correctly disabled context matches.
+        for extra, matches in (([], False), (["--contexts-disabled", "k8s-3"], True)):
+            r = kbmc("operator", "status", "--context", "cp", "--data-planes", DATA_PLANES, *extra, "-o", "json",
+                     kubeconfig=bed.kubeconfig_path)
+            assert r.code == 0 and json.loads(r.stdout)["matchesConfig"] is matches, r.stdout
         # Back to the original values: one more revision, then a re-run is again a no-op.
         r = kbmc(*install_args(installed, "--timeout", "120"), kubeconfig=bed.kubeconfig_path)
         assert r.code == 0, r.stderr and f"revision {start + 2}" in r.stderr
@@ -484,3 +490,89 @@ def test_chart_without_crds_takes_them_from_the_release_or_crds(installed, kbmc,
     r = kbmc(*args, "--crds", str(crds), kubeconfig=bed.kubeconfig_path)
     assert r.code == 0, r.stderr
     assert json.loads(r.stdout)["crds"]["source"] == str(crds)
+
+
+TRICKY_SETS = ["--set", "tolerations[0].key=dedicated", "--set", "r7b.x=99999999999999999999",
+               "--set", "r7b.l={a,b}", "--set-string", "r7b.s=007"]
+TRICKY_FILE = "r7bv:\n  date: 2024-01-01\n  sci: 1e3\n  yes: yes\n  big: 12345678901234567890\n  octal: 010\n"
+
+
+def test_values_helm_reads_differently_rerun_as_no_ops(installed, registry: ClientRegistry, kbmc, bed, helm_path,
+                                                       real_helm: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Values that a naive reading types or nests unlike helm: one upgrade, then identical re-runs change nothing;
+    kbcli reports values it would keep; a failed upgrade shows in `operator status`."""
+    cp = registry.for_context("cp")
+    values = tmp_path / "tricky.yaml"
+    values.write_text(TRICKY_FILE)
+    tricky = install_args(installed, "--timeout", "120", "--values", str(values), *TRICKY_SETS)
+    start = revision(cp)
+    stop = threading.Event()
+    kubelet = threading.Thread(target=fake_hook_kubelet, args=(cp, stop), daemon=True)
+    kubelet.start()
+    try:
+        r = kbmc(*tricky, kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        assert revision(cp) == start + 1
+        for _ in range(2):  # the same values again: nothing runs, no revision, no hook
+            before = snapshot(registry)
+            r = kbmc(*tricky, kubeconfig=bed.kubeconfig_path)
+            assert r.code == 0 and f"is up to date (revision {start + 1}); nothing changed" in r.stderr, r.stderr
+            assert snapshot(registry) == before
+        # What helm itself stored is what kbmc computed (helm get values is the release's config).
+        proc = subprocess.run([str(real_helm), "get", "values", RELEASE, "-n", NS, "-o", "json", "--kube-context",
+                               "cp", "--kubeconfig", str(bed.kubeconfig_path)], capture_output=True, text=True,
+                              env=dict(os.environ, **installed["env"]), timeout=60)
+        stored = json.loads(proc.stdout)
+        assert stored["tolerations"] == [{"key": "dedicated"}]
+        assert stored["r7b"] == {"x": "99999999999999999999", "l": ["a", "b"], "s": "007"}
+        assert stored["r7bv"] == {"date": "2024-01-01", "sci": 1000, "true": True, "big": 12345678901234567000,
+                                  "octal": 8}
+        r = kbmc(*install_args(installed, "--dry-run", "--values", str(values), *TRICKY_SETS), "-o", "json",
+                 kubeconfig=bed.kubeconfig_path)
+        assert json.loads(r.stdout)["action"] == "unchanged"
+        # kbcli, without the --set values of the last run: what kbcli's upgrade would keep is said, not hidden.
+        bindir = tmp_path / "kbcli-bin"  # the kbcli stand-in only (helm stays the real one)
+        bindir.mkdir()
+        (bindir / "kbcli").write_text(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(STANDINS)!r})\n"
+                                      "import standin\nsys.exit(standin.main('kbcli', sys.argv[1:]))\n")
+        (bindir / "kbcli").chmod(0o755)
+        monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+        r = kbmc("operator", "install", "--context", "cp", "--data-planes", DATA_PLANES, "--installer", "kbcli",
+                 "--values", str(values), "--dry-run", "-o", "json", kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        plan = json.loads(r.stdout)
+        assert any("keeps value(s) this run does not pass: r7b, tolerations (kbcli upgrade keeps" in w
+                   for w in plan["warnings"]), plan["warnings"]
+        # helm, without them: an upgrade that names what changed.
+        r = kbmc(*install_args(installed, "--dry-run", "--values", str(values)), "-o", "json",
+                 kubeconfig=bed.kubeconfig_path)
+        assert json.loads(r.stdout)["changes"] == ["r7b changed", "tolerations changed"]
+    finally:
+        stop.set()
+        kubelet.join()
+    # An upgrade whose pre-upgrade hook Job cannot run (no kubelet now): helm fails it; status says so.
+    r = kbmc(*install_args(installed, "--timeout", "1"), kubeconfig=bed.kubeconfig_path)
+    assert r.code == 1
+    r = kbmc("operator", "status", "--context", "cp", "--data-planes", DATA_PLANES, "-o", "json",
+             kubeconfig=bed.kubeconfig_path)
+    report = json.loads(r.stdout)
+    assert report["revision"] == start + 2 and report["releaseStatus"] == "failed"
+    assert f"release kubeblocks revision {start + 2} is failed (rerun `kbmc operator install`)" in report["problems"]
+    r = kbmc("operator", "status", "--context", "cp", "--data-planes", DATA_PLANES, kubeconfig=bed.kubeconfig_path)
+    assert f"revision {start + 2} failed" in r.stderr
+    # Back to the module's values (the hook completed again), deployed and a no-op afterwards.
+    stop = threading.Event()
+    kubelet = threading.Thread(target=fake_hook_kubelet, args=(cp, stop), daemon=True)
+    kubelet.start()
+    try:
+        r = kbmc(*install_args(installed, "--timeout", "120"), kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+    finally:
+        stop.set()
+        kubelet.join()
+    r = kbmc(*install_args(installed), kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0 and "nothing changed" in r.stderr
+    r = kbmc("operator", "status", "--context", "cp", "--data-planes", DATA_PLANES, "-o", "json",
+             kubeconfig=bed.kubeconfig_path)
+    assert json.loads(r.stdout)["releaseStatus"] == "deployed" and json.loads(r.stdout)["problems"] == []

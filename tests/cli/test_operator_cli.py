@@ -10,12 +10,17 @@ BASE = ["operator", "install", "--context", "cp", "--data-planes", "k8s-1,k8s-2"
 @pytest.mark.parametrize("extra, message", [
     (["--set", "multiCluster.contexts=k8s-1"], "kbmc sets multiCluster.* itself"),
     (["--set", "image.tag"], "'image.tag' is not KEY=VALUE"),
+    (["--set", "multiCluster[0]=x"], "kbmc sets multiCluster.* itself"),
+    (["--set-string", "multi\\Cluster.contexts=x"], "kbmc sets multiCluster.* itself"),
+    (["--set", "a=1,a.b=2"], "--set 'a=1,a.b=2': unable to parse key"),
     (["--contexts-disabled", "k8s-3"], "disabled context(s) k8s-3 not in the data-plane contexts (k8s-1, k8s-2)"),
     (["--contexts-disabled", "k8s-1,,k8s-2"], "--contexts-disabled 'k8s-1,,k8s-2' has an empty entry"),
     (["--installer", "kbcli", "--chart", "./kubeblocks"], "--chart/--repo apply to --installer helm only"),
     (["--chart", "./no-such-chart"], "--chart ./no-such-chart: no such chart directory or .tgz"),
     (["--values", "missing.yaml"], "--values missing.yaml: no such file"),
     (["--timeout", "0"], "--timeout 0 must be greater than zero"),
+    (["--timeout", "nan"], "--timeout nan must be greater than zero (a finite number of seconds)"),
+    (["--timeout", "inf"], "--timeout inf must be greater than zero (a finite number of seconds)"),
 ])
 def test_bad_input_is_one_line_exit_2(kbmc, no_kubeconfig, extra: list[str], message: str) -> None:
     r = kbmc(*BASE, *extra)
