@@ -58,8 +58,15 @@ class Crds:
 
 
 @pytest.fixture(scope="module")
-def crds(registry: ClientRegistry) -> Crds:
-    return Crds(registry)
+def crds(registry: ClientRegistry) -> Iterator[Crds]:
+    installed = Crds(registry)
+    yield installed
+    # Leave the control plane without them: a later module installs the operator's own release of these CRDs,
+    # and a CRD that once stored v1 cannot be replaced by one serving only v1alpha1.
+    for crd in load_crds(installed.current) if installed.current else []:
+        path = f"{CRD_PATH}/{crd['metadata']['name']}"
+        installed.cp.delete(path)
+        wait_for(f"{path} deleted", lambda p=path: Poll(installed.cp.get_or_none(p) is None), timeout=120, interval=0.2)
 
 
 def api_of(variant: str) -> str:
