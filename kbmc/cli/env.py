@@ -66,7 +66,7 @@ def prepare(
         return
     details = []
     for label, names in (("added", result.added), ("removed", result.removed), ("changed", result.changed)):
-        if names and result.action == "updated":
+        if names and result.action in ("updated", "replaced"):
             details.append(f"{label} {', '.join(names)}")
     suffix = f": {'; '.join(details)}" if details else f" (contexts: {', '.join(params.data_planes)})"
     state.out.success(f"{where} {result.verb}{suffix}")
