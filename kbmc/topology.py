@@ -182,7 +182,7 @@ def _parse_control_plane(c: _Collector, raw: Any) -> ControlPlane | None:
         c.add("controlPlane.release", f"{m['release']!r} is longer than {HELM_RELEASE_MAX} characters (helm's limit)")
     if "version" in m and not _VERSION.fullmatch(m["version"]):
         c.add("controlPlane.version", f"{m['version']!r} is not a version like 0.9.0 or 1.0.1")
-    if "context" in m and (err := ("must not be empty" if not m["context"] else v.utf8(m["context"]))):
+    if "context" in m and (err := ("must not be empty" if not m["context"] else v.context_name(m["context"]))):
         c.add("controlPlane.context", err)
     if "context" not in m:
         return None

@@ -127,7 +127,10 @@ def context_name(value: str) -> str | None:
     The operator splits --multi-cluster-contexts and the placement annotation at commas and
     skips empty names, and kbmc's own comma-separated flags trim spaces: so a name that is
     empty, holds a comma, starts or ends with white space, or holds a control character can
-    never be placed. Kubeconfigs allow such names; kbmc refuses them for data planes.
+    never be placed. The chart renders the context list inside a double-quoted YAML string
+    (`"--multi-cluster-contexts={{ .Values.multiCluster.contexts }}"`): a `"` breaks the
+    manifest and a `\\` starts an escape (`\\n` reaches the operator as a newline), so those
+    are refused too. Kubeconfigs allow such names; kbmc refuses them for data and control planes.
     """
     if not value:
         return "context name must not be empty"
@@ -137,6 +140,9 @@ def context_name(value: str) -> str | None:
         return f"context name {_show(value)} starts or ends with white space"
     if re.search(_CONTROL, value):
         return f"context name {_show(value)} contains a control character"
+    if '"' in value or "\\" in value:
+        return (f"context name {_show(value)} contains a double quote or backslash (the chart passes context "
+                "names to the operator inside a double-quoted YAML string); rename the context")
     return utf8(value)
 
 

@@ -69,7 +69,11 @@ class Globals:
             kube.context(name)
 
     def control_plane(self) -> str:
-        if self.context:
+        from kbmc.validation import context_name
+
+        if self.context is not None:
+            if err := context_name(self.context):
+                raise InputError(f"--context: {err}")
             return self.context
         t = self.topology()
         if t:
@@ -77,6 +81,8 @@ class Globals:
         current = self.kubeconfig().current_context
         if not current:
             raise InputError("no control-plane context", hint="pass --context, set it in kbmc.yaml, or set a current-context")
+        if err := context_name(current):
+            raise InputError(f"current-context: {err}", hint="pass --context or set it in kbmc.yaml")
         return current
 
     def data_plane_contexts(self) -> list[str]:

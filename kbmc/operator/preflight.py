@@ -19,7 +19,7 @@ from kbmc.clients import ApiError, ClientRegistry, KubeClient, resource_path
 from kbmc.errors import InputError, OperationError
 from kbmc.operator import values as vals
 from kbmc.operator.chart import ChartRef, resolve
-from kbmc.validation import dns1123_label, dns1123_subdomain
+from kbmc.validation import context_name, dns1123_label, dns1123_subdomain
 
 INSTALLERS = ("helm", "kbcli")
 KBCLI_RELEASE = "kubeblocks"
@@ -79,9 +79,9 @@ def check_inputs(params: InstallParams) -> Checked:
         raise InputError(f"--timeout {params.timeout:g} must be greater than zero")
     if not params.contexts:
         raise InputError("no data-plane contexts", hint="pass --data-planes or list them in kbmc.yaml")
-    for name in params.contexts:
-        if "," in name or not name.strip():
-            raise InputError(f"data-plane context {name!r} cannot be passed to the operator (commas separate contexts)")
+    for name in [params.control_plane, *params.contexts]:
+        if err := context_name(name):
+            raise InputError(f"{err}: it cannot be passed to the operator")
     stray = [c for c in params.disabled if c not in params.contexts]
     if stray:
         raise InputError(f"disabled context(s) {', '.join(stray)} not in the data-plane contexts "

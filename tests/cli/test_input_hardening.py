@@ -96,6 +96,40 @@ def test_env_prepare_params_refuse_unusable_contexts() -> None:
                                        secret_name="kbmc-kubeconfig"))
 
 
+# The chart renders the context list inside a double-quoted YAML string: `"` breaks the manifest, `\\` escapes.
+QUOTING = [('k8s"1', "double quote or backslash"), ("k8s\\n1", "double quote or backslash")]
+
+
+@pytest.mark.parametrize(("context", "message"), QUOTING)
+@pytest.mark.parametrize("plane", ["dataPlanes__0__context", "controlPlane__context"])
+def test_validate_refuses_contexts_the_chart_cannot_quote(kbmc, no_kubeconfig, tmp_path, plane, context,
+                                                           message) -> None:
+    write(tmp_path, variant(**{plane: context}))
+    one_error(kbmc("validate"), message)
+
+
+@pytest.mark.parametrize(("context", "message"), QUOTING)
+@pytest.mark.parametrize("command", [
+    ("env", "prepare", "--dry-run", "--context", "cp", "--data-planes", "k8s-1,{}"),
+    ("env", "prepare", "--dry-run", "--context", "{}", "--data-planes", "k8s-1"),
+    ("operator", "install", "--dry-run", "--context", "cp", "--data-planes", "k8s-1,{}"),
+    ("operator", "install", "--dry-run", "--context", "{}", "--data-planes", "k8s-1"),
+    ("cluster", "create", "etcd", "--placement", "k8s-1,{}"),
+])
+def test_commands_refuse_contexts_the_chart_cannot_quote(kbmc, no_kubeconfig, command, context, message) -> None:
+    one_error(kbmc(*[a.replace("{}", context) for a in command]), message)
+
+
+def test_a_current_context_the_chart_cannot_quote_is_refused(kbmc, tmp_path) -> None:
+    kube = tmp_path / "kubeconfig"
+    kube.write_text(yaml.safe_dump({
+        "current-context": 'c"p',
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "contexts": [{"name": n, "context": {"cluster": "c"}} for n in ('c"p', "k8s-1")]}))
+    one_error(kbmc("env", "prepare", "--dry-run", "--data-planes", "k8s-1", kubeconfig=kube),
+              "current-context: context name 'c\"p' contains a double quote")
+
+
 # ---- 11: whole-string matching (Python's `$` matches before a final newline) ------------------------------
 
 
