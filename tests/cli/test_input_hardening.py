@@ -313,6 +313,27 @@ def test_timeouts_must_be_finite_and_positive(kbmc, no_kubeconfig, tmp_path, val
               "--timeout")
 
 
+# The operator's own annotations come from kbmc's checked flags, never unchecked (or dropped) from --annotation.
+@pytest.mark.parametrize(("args", "flag"), [
+    (("--no-placement", "--annotation", "apps.kubeblocks.io/multi-cluster-placement=k8s-1,,k8s 9"), "--placement"),
+    (("--placement", "k8s-1", "--annotation", "apps.kubeblocks.io/multi-cluster-placement=k8s-2"), "--placement"),
+    (("--no-placement", "--annotation", "apps.kubeblocks.io/multi-cluster-service-placement=everywhere"),
+     "--service-placement"),
+    (("--no-placement", "--annotation", "Apps.KubeBlocks.io/multi-cluster-placement=k8s-1"), "--placement"),
+])
+def test_reserved_operator_annotations_are_refused_with_the_flag_to_use(kbmc, no_kubeconfig, args, flag) -> None:
+    r = kbmc("cluster", "create", "etcd", *args)
+    one_error(r, "is reserved")
+    assert f"use {flag}" in r.stderr
+
+
+def test_other_annotations_still_render(kbmc, no_kubeconfig) -> None:
+    r = kbmc("cluster", "create", "etcd", "--placement", "k8s-1", "--annotation", "example.com/owner=db-team")
+    assert r.code == 0, r.stderr
+    annotations = yaml.safe_load(r.stdout)["metadata"]["annotations"]
+    assert annotations == {"example.com/owner": "db-team", "apps.kubeblocks.io/multi-cluster-placement": "k8s-1"}
+
+
 # ---- 17: crashes become one-line input errors ------------------------------------------------------------------
 
 
