@@ -146,6 +146,45 @@ def context_name(value: str) -> str | None:
     return utf8(value)
 
 
+# ---- durations ------------------------------------------------------------------------------------
+
+# Go's time.ParseDuration, ASCII only: one or more <number><unit> (`1h1m`, `1.5s`, `500ms`), and kbmc's plain
+# seconds (`30`, `0.5`). No exponents, signs or non-ASCII digits (Python's float() takes `1e-320` and `١٠`).
+_DURATION_UNITS = {"ns": 10**-9, "us": 10**-6, "ms": 10**-3, "s": 1, "m": 60, "h": 3600}
+_DURATION_NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+_DURATION_PART = _DURATION_NUMBER + r"(ns|us|ms|s|m|h)"
+DURATION_MIN = 0.001  # 1ms: less is no time to do anything in
+DURATION_MAX = 365 * 24 * 3600.0  # a year: beyond it clocks and sockets overflow ("timestamp out of range")
+
+
+def parse_duration(value: str, flag: str = "--timeout", *, zero: str | None = None) -> float:
+    """Seconds from a Go duration (`30s`, `2m`, `1h1m`, `500ms`) or plain seconds (`30`, `0.5`).
+
+    ValueError (one line, naming `flag`) unless it is between 1ms and a year. `zero` says what `0`
+    means where it means "none" (e.g. "no timeout", as kubectl's --request-timeout): then `0` gives 0.0;
+    elsewhere it is refused.
+    """
+    from fractions import Fraction
+
+    hint = "give seconds (30) or a duration (500ms, 30s, 2m, 1h30m)"
+    text = value if isinstance(value, str) and len(value) <= 64 else ""
+    if re.fullmatch(_DURATION_NUMBER, text):
+        seconds = Fraction(text if not text.endswith(".") else text[:-1])
+    elif re.fullmatch(f"(?:{_DURATION_PART})+", text):
+        seconds = sum((Fraction(m.group(1).rstrip(".") or "0") * Fraction(_DURATION_UNITS[m.group(2)])
+                       for m in re.finditer(r"(" + _DURATION_NUMBER + r")(ns|us|ms|s|m|h)", text)), Fraction(0))
+    else:
+        raise ValueError(f"{flag} {_show(str(value))} is not a duration: {hint}")
+    if seconds == 0:
+        if zero is not None:
+            return 0.0
+        raise ValueError(f"{flag} {value} must be greater than zero: {hint}")
+    if not DURATION_MIN <= seconds <= DURATION_MAX:
+        raise ValueError(f"{flag} {_show(value)} is out of range: give between 1ms and 8760h (a year)"
+                         + (f", or 0 for {zero}" if zero else ""))
+    return float(seconds)
+
+
 def positive_timeout(value: float, flag: str = "--timeout") -> str | None:
     if not math.isfinite(value) or value <= 0:
         return f"{flag} {value:g} must be greater than zero (a finite number of seconds)"

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 import click
 import typer
 
-from kbmc.cli.state import Globals, split_contexts, state_of
+from kbmc.cli.state import Globals, parse_timeout, split_contexts, state_of
 from kbmc.errors import EXIT_FAILED
 
 app = typer.Typer(help="Install KubeBlocks in the control plane (multi-cluster mode) and show its state.",
@@ -53,7 +53,8 @@ def install(
                                                    show_default=False)] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the manager Deployment until available.")
                     ] = True,
-    timeout: Annotated[float, typer.Option(help="Seconds for the installer and --wait.")] = 600.0,
+    timeout: Annotated[str, typer.Option(
+        help="Time for the installer and --wait: seconds or a duration (500ms, 2m, 1h30m).")] = "600",
     force: Annotated[bool, typer.Option("--force", help="Go on although a data plane has KubeBlocks CRDs.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the exact command and values; run nothing.")
                        ] = False,
@@ -79,7 +80,7 @@ def install(
         version=version or (t.control_plane.version if t else None) or _default_version(),
         installer=installer, chart=chart, repo=repo, crds=crds,
         sets=list(set_ or []), set_strings=list(set_string or []), values_files=list(values or []),
-        wait=wait, timeout=timeout, force=force, dry_run=dry_run, kubeconfig_path=state.kubeconfig_path,
+        wait=wait, timeout=parse_timeout(timeout), force=force, dry_run=dry_run, kubeconfig_path=state.kubeconfig_path,
     )
     out = state.out
     with out.progress("installing KubeBlocks") as advance:

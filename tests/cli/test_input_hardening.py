@@ -334,6 +334,59 @@ def test_other_annotations_still_render(kbmc, no_kubeconfig) -> None:
     assert annotations == {"example.com/owner": "db-team", "apps.kubeblocks.io/multi-cluster-placement": "k8s-1"}
 
 
+# One duration parser for every --timeout and --request-timeout: Go durations or seconds, ASCII, 1ms..a year.
+TIMEOUT_COMMANDS = [
+    ("cluster", "create", "etcd", "--no-placement"),
+    ("cluster", "delete", "db"),
+    ("env", "check"),
+    ("network", "cilium"),
+    ("network", "metallb"),
+    ("network", "expose", "db"),
+    ("operator", "install", "--dry-run"),
+]
+
+
+@pytest.mark.parametrize("command", TIMEOUT_COMMANDS)
+@pytest.mark.parametrize(("value", "message"), [
+    ("1e-320", "is not a duration"),
+    ("\u0661\u0660", "is not a duration"),  # Arabic-Indic 10: Python's float() reads it
+    ("9999999999h", "is out of range"),
+    ("0.0001", "is out of range"),
+    ("-1s", "is not a duration"),
+])
+def test_every_timeout_reads_durations_alike(kbmc, no_kubeconfig, tmp_path, command, value, message) -> None:
+    write(tmp_path, GOOD)
+    one_error(kbmc(*command, "--timeout", value), f"--timeout {value!r} {message}")
+
+
+@pytest.mark.parametrize("value", ["500ms", "1h1m", "1.5m", "0", "30", "0s"])
+def test_request_timeout_takes_go_durations_and_zero_as_none(kbmc, no_kubeconfig, value) -> None:
+    r = kbmc("--request-timeout", value, "version")
+    assert r.code == 0, r.stderr
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("9999999999h", "is out of range"), ("1e-320", "is not a duration"), ("\u0661\u0660", "is not a duration"),
+    ("0.5us", "is out of range"), ("1d", "is not a duration"),
+])
+def test_request_timeout_refuses_what_go_or_the_bounds_refuse(kbmc, no_kubeconfig, value, message) -> None:
+    one_error(kbmc("--request-timeout", value, "version"), f"--request-timeout {value!r} {message}")
+
+
+def test_duration_values_and_zero_as_no_timeout() -> None:
+    from kbmc.cli.state import Globals, parse_duration, parse_timeout
+    from kbmc.validation import DURATION_MAX
+
+    assert [parse_duration(v, "--request-timeout") for v in ("500ms", "1h1m", "2m", "30", ".5s", "0")] == [
+        0.5, 3660.0, 120.0, 30.0, 0.5, 0.0]
+    assert parse_timeout("8760h") == DURATION_MAX
+    with pytest.raises(InputError, match="--timeout 0 must be greater than zero"):
+        parse_timeout("0")
+    state = Globals(request_timeout=0.0)
+    state._kubeconfig = object()  # type: ignore[assignment]  # the registry only keeps it
+    assert state.registry()._timeout[1] == DURATION_MAX  # 0: no timeout, as kubectl's --request-timeout 0
+
+
 # ---- 17: crashes become one-line input errors ------------------------------------------------------------------
 
 

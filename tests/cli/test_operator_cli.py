@@ -16,6 +16,7 @@ BASE = ["operator", "install", "--context", "cp", "--data-planes", "k8s-1,k8s-2"
     (["--chart", "./no-such-chart"], "--chart ./no-such-chart: no such chart directory or .tgz"),
     (["--values", "missing.yaml"], "--values missing.yaml: no such file"),
     (["--timeout", "0"], "--timeout 0 must be greater than zero"),
+    (["--timeout", "1e-320"], "--timeout '1e-320' is not a duration"),
 ])
 def test_bad_input_is_one_line_exit_2(kbmc, no_kubeconfig, extra: list[str], message: str) -> None:
     r = kbmc(*BASE, *extra)
