@@ -86,6 +86,23 @@ def qualified_name(key: str) -> str | None:
 label_key = qualified_name
 
 
+HELM_RELEASE_MAX = 53  # helm refuses longer release names
+
+
+def helm_release(value: str) -> str | None:
+    """A helm release name: helm's own rule (at most 53 characters), and a DNS-1123 label.
+
+    kbmc is stricter than helm in one way: no dots, since the chart names Services after the release.
+    """
+    if not value:
+        return "release name must not be empty"
+    if len(value) > HELM_RELEASE_MAX:
+        return f"release name {_show(value)} is longer than {HELM_RELEASE_MAX} characters (helm's limit)"
+    if err := dns1123_label(value):
+        return f"release name {err}"
+    return None
+
+
 def annotation_key(key: str) -> str | None:
     """An annotation key: checked lower-cased, as the API server does (so `Example.com/x` is fine).
 

@@ -75,9 +75,9 @@ def install(
         contexts=contexts,
         disabled=_disabled(state, contexts_disabled, contexts),
         namespace=namespace or state.namespace,
-        release=release or (t.control_plane.release if t else None) or _default_release(),
+        release=_release(state, release),
         secret_name=secret_name or state.secret_name,
-        version=version or (t.control_plane.version if t else None) or _default_version(),
+        version=version if version is not None else (t.control_plane.version if t else _default_version()),
         installer=installer, chart=chart, repo=repo, crds=crds,
         sets=list(set_ or []), set_strings=list(set_string or []), values_files=list(values or []),
         wait=wait, timeout=parse_timeout(timeout), force=force, dry_run=dry_run, kubeconfig_path=state.kubeconfig_path,
@@ -110,6 +110,18 @@ def install(
         out.success(f"upgraded {where}{rev}: {'; '.join(plan.changes)}")
     if result.ready is False:
         out.warn("the manager Deployment is not available yet (see `kbmc operator status`)")
+
+
+def _release(state: Globals, flag: Optional[str]) -> str:
+    """--release, else kbmc.yaml's, else the default; an empty --release is bad input, not the default."""
+    from kbmc.errors import InputError
+    from kbmc.validation import helm_release
+
+    t = state.topology()
+    release = flag if flag is not None else (t.control_plane.release if t else _default_release())
+    if err := helm_release(release):
+        raise InputError(f"--release: {err}", hint="a lowercase DNS label of at most 53 characters, like kubeblocks")
+    return release
 
 
 def _default_release() -> str:
@@ -145,7 +157,7 @@ def status(
         contexts = state.data_plane_contexts()
         expected = core.Expected(contexts, _disabled(state, None, contexts), state.secret_name)
     report = core.status(state.registry().for_context(control_plane), namespace or state.namespace,
-                         release or (t.control_plane.release if t else None) or _default_release(), expected)
+                         _release(state, release), expected)
     out = state.out
     if out.machine:
         out.data(report)

@@ -19,7 +19,7 @@ from kbmc.clients import ApiError, ClientRegistry, KubeClient, resource_path
 from kbmc.errors import InputError, OperationError
 from kbmc.operator import values as vals
 from kbmc.operator.chart import ChartRef, resolve
-from kbmc.validation import context_name, dns1123_label, dns1123_subdomain
+from kbmc.validation import context_name, dns1123_label, dns1123_subdomain, helm_release, semantic_version
 
 INSTALLERS = ("helm", "kbcli")
 KBCLI_RELEASE = "kubeblocks"
@@ -71,8 +71,9 @@ def check_inputs(params: InstallParams) -> Checked:
     if params.installer not in INSTALLERS:
         raise InputError(f"--installer {params.installer!r} is not one of {', '.join(INSTALLERS)}")
     for what, value, check in (("namespace", params.namespace, dns1123_label),
-                               ("release", params.release, dns1123_label),
-                               ("--secret-name", params.secret_name, dns1123_subdomain)):
+                               ("release", params.release, helm_release),
+                               ("--secret-name", params.secret_name, dns1123_subdomain),
+                               ("--version", params.version, semantic_version)):
         if err := check(value):
             raise InputError(f"{what}: {err}")
     if params.timeout <= 0:
