@@ -31,7 +31,7 @@ MAX_CONNECTED = (255, 511)
 # Both used with fullmatch, ASCII only: `$` would also match before a final newline, `\d` any Unicode digit.
 _CILIUM_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _VERSION = re.compile(r"v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?")
-HELM_RELEASE_MAX = 53  # helm refuses longer release names
+HELM_RELEASE_MAX = v.HELM_RELEASE_MAX  # helm refuses longer release names
 
 
 @dataclass
@@ -174,15 +174,13 @@ def _parse_control_plane(c: _Collector, raw: Any) -> ControlPlane | None:
     if raw is None:
         return None
     m = c.mapping(raw, "controlPlane", _CP)
-    for key, check in (("namespace", v.dns1123_label), ("release", v.dns1123_label),
+    for key, check in (("namespace", v.dns1123_label), ("release", v.helm_release),
                        ("kubeconfigSecret", v.dns1123_subdomain)):
         if key in m and (err := check(m[key])):
             c.add(f"controlPlane.{key}", err)
-    if "release" in m and len(m["release"]) > HELM_RELEASE_MAX and not v.dns1123_label(m["release"]):
-        c.add("controlPlane.release", f"{m['release']!r} is longer than {HELM_RELEASE_MAX} characters (helm's limit)")
     if "version" in m and not _VERSION.fullmatch(m["version"]):
         c.add("controlPlane.version", f"{m['version']!r} is not a version like 0.9.0 or 1.0.1")
-    if "context" in m and (err := ("must not be empty" if not m["context"] else v.utf8(m["context"]))):
+    if "context" in m and (err := ("must not be empty" if not m["context"] else v.context_name(m["context"]))):
         c.add("controlPlane.context", err)
     if "context" not in m:
         return None

@@ -98,6 +98,23 @@ def qualified_name(key: str) -> str | None:
 label_key = qualified_name
 
 
+HELM_RELEASE_MAX = 53  # helm refuses longer release names
+
+
+def helm_release(value: str) -> str | None:
+    """A helm release name: helm's own rule (at most 53 characters), and a DNS-1123 label.
+
+    kbmc is stricter than helm in one way: no dots, since the chart names Services after the release.
+    """
+    if not value:
+        return "release name must not be empty"
+    if len(value) > HELM_RELEASE_MAX:
+        return f"release name {_show(value)} is longer than {HELM_RELEASE_MAX} characters (helm's limit)"
+    if err := dns1123_label(value):
+        return f"release name {err}"
+    return None
+
+
 def annotation_key(key: str) -> str | None:
     """An annotation key: checked lower-cased, as the API server does (so `Example.com/x` is fine).
 
@@ -139,7 +156,10 @@ def context_name(value: str) -> str | None:
     The operator splits --multi-cluster-contexts and the placement annotation at commas and
     skips empty names, and kbmc's own comma-separated flags trim spaces: so a name that is
     empty, holds a comma, starts or ends with white space, or holds a control character can
-    never be placed. Kubeconfigs allow such names; kbmc refuses them for data planes.
+    never be placed. The chart renders the context list inside a double-quoted YAML string
+    (`"--multi-cluster-contexts={{ .Values.multiCluster.contexts }}"`): a `"` breaks the
+    manifest and a `\\` starts an escape (`\\n` reaches the operator as a newline), so those
+    are refused too. Kubeconfigs allow such names; kbmc refuses them for data and control planes.
     """
     if not value:
         return "context name must not be empty"
@@ -149,7 +169,49 @@ def context_name(value: str) -> str | None:
         return f"context name {_show(value)} starts or ends with white space"
     if re.search(_CONTROL, value):
         return f"context name {_show(value)} contains a control character"
+    if '"' in value or "\\" in value:
+        return (f"context name {_show(value)} contains a double quote or backslash (the chart passes context "
+                "names to the operator inside a double-quoted YAML string); rename the context")
     return utf8(value)
+
+
+# ---- durations ------------------------------------------------------------------------------------
+
+# Go's time.ParseDuration, ASCII only: one or more <number><unit> (`1h1m`, `1.5s`, `500ms`), and kbmc's plain
+# seconds (`30`, `0.5`). No exponents, signs or non-ASCII digits (Python's float() takes `1e-320` and `١٠`).
+_DURATION_UNITS = {"ns": 10**-9, "us": 10**-6, "ms": 10**-3, "s": 1, "m": 60, "h": 3600}
+_DURATION_NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+_DURATION_PART = _DURATION_NUMBER + r"(ns|us|ms|s|m|h)"
+DURATION_MIN = 0.001  # 1ms: less is no time to do anything in
+DURATION_MAX = 365 * 24 * 3600.0  # a year: beyond it clocks and sockets overflow ("timestamp out of range")
+
+
+def parse_duration(value: str, flag: str = "--timeout", *, zero: str | None = None) -> float:
+    """Seconds from a Go duration (`30s`, `2m`, `1h1m`, `500ms`) or plain seconds (`30`, `0.5`).
+
+    ValueError (one line, naming `flag`) unless it is between 1ms and a year. `zero` says what `0`
+    means where it means "none" (e.g. "no timeout", as kubectl's --request-timeout): then `0` gives 0.0;
+    elsewhere it is refused.
+    """
+    from fractions import Fraction
+
+    hint = "give seconds (30) or a duration (500ms, 30s, 2m, 1h30m)"
+    text = value if isinstance(value, str) and len(value) <= 64 else ""
+    if re.fullmatch(_DURATION_NUMBER, text):
+        seconds = Fraction(text if not text.endswith(".") else text[:-1])
+    elif re.fullmatch(f"(?:{_DURATION_PART})+", text):
+        seconds = sum((Fraction(m.group(1).rstrip(".") or "0") * Fraction(_DURATION_UNITS[m.group(2)])
+                       for m in re.finditer(r"(" + _DURATION_NUMBER + r")(ns|us|ms|s|m|h)", text)), Fraction(0))
+    else:
+        raise ValueError(f"{flag} {_show(str(value))} is not a duration: {hint}")
+    if seconds == 0:
+        if zero is not None:
+            return 0.0
+        raise ValueError(f"{flag} {value} must be greater than zero: {hint}")
+    if not DURATION_MIN <= seconds <= DURATION_MAX:
+        raise ValueError(f"{flag} {_show(value)} is out of range: give between 1ms and 8760h (a year)"
+                         + (f", or 0 for {zero}" if zero else ""))
+    return float(seconds)
 
 
 def positive_timeout(value: float, flag: str = "--timeout") -> str | None:

@@ -4,9 +4,8 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from kbmc.cli.state import Globals, split_contexts, state_of
+from kbmc.cli.state import Globals, parse_timeout, split_contexts, state_of
 from kbmc.errors import InputError
-from kbmc.validation import positive_timeout
 
 if TYPE_CHECKING:  # the modules themselves are imported inside the command: start-up matters
     from kbmc.cluster.manifests import EtcdParams, PlacementRules
@@ -67,7 +66,8 @@ def etcd(
         "--create-namespace", help="With --apply: create the namespace in the control plane and every placed data plane.")
     ] = False,
     wait: Annotated[bool, typer.Option("--wait", help="With --apply: follow the Cluster until Running.")] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds for --wait.")] = 600.0,
+    timeout: Annotated[str, typer.Option(help="How long --wait waits: seconds or a duration (500ms, 2m, 1h30m).")
+                       ] = "600",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="With --apply: server-side dry run, nothing is created.")
                        ] = False,
 ) -> None:
@@ -97,8 +97,7 @@ def etcd(
     )
     if (wait or create_namespace or dry_run) and not apply:
         raise InputError("--wait, --create-namespace and --dry-run go with --apply")
-    if err := positive_timeout(timeout):
-        raise InputError(err)
+    timeout_s = parse_timeout(timeout)
     text = manifests.render_etcd(params, _placement_rules(state, params.placement))
     if not apply:
         if state.output == "json":
@@ -110,7 +109,7 @@ def etcd(
         else:
             state.out.manifest(text)
         return
-    _apply(state, params, text, create_namespace=create_namespace, dry_run=dry_run, wait=wait, timeout=timeout)
+    _apply(state, params, text, create_namespace=create_namespace, dry_run=dry_run, wait=wait, timeout=timeout_s)
 
 
 def _placement(state: Globals, flag: str | None, no_placement: bool) -> tuple[list[str] | None, str]:
@@ -270,7 +269,9 @@ def delete(
     namespace: Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the Cluster.")] = "default",
     api: Annotated[Optional[str], typer.Option(help=_API_HELP, show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be removed; change nothing.")] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the operator to delete the Cluster.")] = 300.0,
+    timeout: Annotated[str, typer.Option(
+        help="How long to wait for the operator to delete the Cluster: seconds or a duration (500ms, 2m, 1h30m).")
+                       ] = "300",
 ) -> None:
     """Delete a Cluster, wait for the operator, then remove what it leaves in the data planes.
 
@@ -282,11 +283,10 @@ def delete(
     from kbmc.errors import OperationError
 
     state = state_of(ctx)
-    if timeout <= 0:
-        raise InputError(f"--timeout {timeout:g} must be greater than zero")
+    timeout_s = parse_timeout(timeout)
     api_version = _api_of(state, api)
     params = DeleteParams(control_plane=state.control_plane(), data_planes=_fallback_planes(state),
-                          namespace=namespace, name=name, api=api_version, dry_run=dry_run, timeout=timeout)
+                          namespace=namespace, name=name, api=api_version, dry_run=dry_run, timeout=timeout_s)
     state.require_contexts([params.control_plane, *params.data_planes])
     with state.out.progress(f"deleting {name}") as advance:
         result = delete_cluster(state.registry(), params, on_progress=lambda reason: advance(f"{name}: {reason}"))

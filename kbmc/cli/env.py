@@ -5,9 +5,8 @@ from typing import Annotated, Optional
 import typer
 
 from kbmc import defaults
-from kbmc.cli.state import state_of
-from kbmc.errors import EXIT_FAILED, InputError
-from kbmc.validation import positive_timeout
+from kbmc.cli.state import parse_timeout, state_of
+from kbmc.errors import EXIT_FAILED
 
 app = typer.Typer(help="The data-plane kubeconfig Secret and the reachability preflight.", no_args_is_help=True)
 
@@ -66,7 +65,7 @@ def prepare(
         return
     details = []
     for label, names in (("added", result.added), ("removed", result.removed), ("changed", result.changed)):
-        if names and result.action == "updated":
+        if names and result.action in ("updated", "replaced"):
             details.append(f"{label} {', '.join(names)}")
     suffix = f": {'; '.join(details)}" if details else f" (contexts: {', '.join(params.data_planes)})"
     state.out.success(f"{where} {result.verb}{suffix}")
@@ -85,17 +84,17 @@ def check(
     namespace: Annotated[Optional[str], typer.Option("--namespace", "-n", show_default=False,
                                                      help="Namespace of the Secret and the Job.")] = None,
     image: Annotated[str, typer.Option(help="Image with kubectl for the --in-cluster Job.")] = defaults.CHECK_IMAGE,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the --in-cluster Job.")] = 120.0,
+    timeout: Annotated[str, typer.Option(
+        help="How long to wait for the --in-cluster Job: seconds or a duration (500ms, 2m, 1h30m).")] = "120",
 ) -> None:
     """Preflight: every cluster reachable, authenticated, and allowed what the operator needs (runbook step 1)."""
     from kbmc.env import check as envcheck
 
     state = state_of(ctx)
+    timeout_s = parse_timeout(timeout)
     control_plane = state.control_plane()
     data_planes = state.data_plane_contexts()
     state.require_contexts([control_plane, *data_planes])
-    if err := positive_timeout(timeout):
-        raise InputError(err)
     registry = state.registry()
     total = len(set([control_plane, *data_planes]))
     with state.out.progress("checking clusters", total=total) as advance:
@@ -107,7 +106,7 @@ def check(
         if cp.reachable:
             state.out.info(f"running the in-cluster check Job in {control_plane} ({namespace or state.namespace})")
             verdicts = envcheck.run_in_cluster(registry.for_context(control_plane), namespace or state.namespace, name,
-                                               data_planes, image=image, timeout=timeout)
+                                               data_planes, image=image, timeout=timeout_s)
         else:
             verdicts = {dp: "not run: control plane unreachable" for dp in data_planes}
         for r in results:

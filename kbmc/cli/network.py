@@ -5,7 +5,7 @@ from typing import Annotated, Any, Optional
 import click
 import typer
 
-from kbmc.cli.state import Globals, state_of
+from kbmc.cli.state import Globals, parse_timeout, state_of
 from kbmc.errors import EXIT_FAILED, InputError
 
 app = typer.Typer(help="Cross-cluster traffic: Cilium ClusterMesh, MetalLB, per-pod Services.", no_args_is_help=True)
@@ -14,9 +14,7 @@ STEP_CHOICES = click.Choice(["install", "enable", "connect", "status"])
 MESH_SERVICE_CHOICES = click.Choice(["NodePort", "LoadBalancer"])
 
 
-def _positive(value: float, flag: str) -> None:
-    if value <= 0:
-        raise InputError(f"{flag} {value:g} must be greater than zero")
+_DURATION = "seconds or a duration (500ms, 2m, 1h30m)"
 
 
 def _print_plan(state: Globals, plan: dict[str, Any]) -> None:
@@ -47,7 +45,8 @@ def cilium(
     ] = "NodePort",
     parallel: Annotated[int, typer.Option(help="Remote connections at once, with a cilium-cli that has --parallel.")
                         ] = 4,
-    timeout: Annotated[float, typer.Option(help="Seconds for each `cilium clustermesh status --wait`.")] = 900.0,
+    timeout: Annotated[str, typer.Option(
+        help=f"How long each `cilium clustermesh status --wait` may take: {_DURATION}.")] = "900",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (every command, per cluster); run nothing.")
                        ] = False,
 ) -> None:
@@ -59,7 +58,7 @@ def cilium(
     from kbmc.runner import ShRunner
 
     state = state_of(ctx)
-    _positive(timeout, "--timeout")
+    timeout_s = parse_timeout(timeout)
     if parallel < 1:
         raise InputError(f"--parallel {parallel} must be at least 1")
     topology = state.topology()
@@ -69,7 +68,7 @@ def cilium(
         service_type=service_type,
         max_connected_clusters=topology.network.max_connected_clusters if topology else 255,
         steps=tuple(s for s in core.STEPS if not step or s in step),
-        timeout=timeout, parallel=parallel, kubeconfig=state.kubeconfig_path, dry_run=dry_run,
+        timeout=timeout_s, parallel=parallel, kubeconfig=state.kubeconfig_path, dry_run=dry_run,
     )
     state.require_contexts(contexts)
     registry, runner = state.registry(), ShRunner()
@@ -104,8 +103,8 @@ def metallb(
              "air-gapped users need this).", show_default=False)] = None,
     version: Annotated[Optional[str], typer.Option(
         "--version", help="Chart version for the repository or an oci:// chart.", show_default=False)] = None,
-    timeout: Annotated[float, typer.Option(
-        help="Seconds per cluster for the install, the controller and the webhook.")] = 300.0,
+    timeout: Annotated[str, typer.Option(
+        help=f"Time per cluster for the install, the controller and the webhook: {_DURATION}.")] = "300",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (commands and objects); run nothing.")
                        ] = False,
 ) -> None:
@@ -118,10 +117,10 @@ def metallb(
     from kbmc.runner import ShRunner
 
     state = state_of(ctx)
-    _positive(timeout, "--timeout")
+    timeout_s = parse_timeout(timeout)
     contexts = state.data_plane_contexts()
     params = core.MetallbParams(members=core.members_from(state.topology(), contexts), chart=chart,
-                                version=version or core.CHART_VERSION, timeout=timeout,
+                                version=version or core.CHART_VERSION, timeout=timeout_s,
                                 kubeconfig=state.kubeconfig_path, dry_run=dry_run)
     state.require_contexts(contexts)
     core.check_api_server_addresses(state.kubeconfig(), params.members)
@@ -160,7 +159,7 @@ def expose(
         help="Which node address NodePort endpoints use.")] = "InternalIP",
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until every LoadBalancer has an address.")
                     ] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds for --wait.")] = 300.0,
+    timeout: Annotated[str, typer.Option(help=f"How long --wait waits: {_DURATION}.")] = "300",
     delete: Annotated[bool, typer.Option("--delete", help="Remove the Services kbmc created for this Cluster.")
                       ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the Services; change nothing.")] = False,
@@ -169,12 +168,12 @@ def expose(
     from kbmc.network import expose as core
 
     state = state_of(ctx)
-    _positive(timeout, "--timeout")
+    timeout_s = parse_timeout(timeout)
     control_plane = state.control_plane()
     data_planes = state.data_plane_contexts()
     params = core.ExposeParams(name=name, namespace=namespace, control_plane=control_plane, data_planes=data_planes,
                                service_type=service_type, port=port, address_type=address_type, component=component,
-                               wait=wait, timeout=timeout, dry_run=dry_run)
+                               wait=wait, timeout=timeout_s, dry_run=dry_run)
     core.validate(params)
     state.require_contexts([control_plane, *data_planes])
     registry = state.registry()

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 import click
 import typer
 
-from kbmc.cli.state import Globals, split_contexts, state_of
+from kbmc.cli.state import Globals, parse_timeout, split_contexts, state_of
 from kbmc.errors import EXIT_FAILED
 
 app = typer.Typer(help="Install KubeBlocks in the control plane (multi-cluster mode) and show its state.",
@@ -53,7 +53,8 @@ def install(
                                                    show_default=False)] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the manager Deployment until available.")
                     ] = True,
-    timeout: Annotated[float, typer.Option(help="Seconds for the installer and --wait.")] = 600.0,
+    timeout: Annotated[str, typer.Option(
+        help="Time for the installer and --wait: seconds or a duration (500ms, 2m, 1h30m).")] = "600",
     force: Annotated[bool, typer.Option("--force", help="Go on although a data plane has KubeBlocks CRDs.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the exact command and values; run nothing.")
                        ] = False,
@@ -74,12 +75,12 @@ def install(
         contexts=contexts,
         disabled=_disabled(state, contexts_disabled, contexts),
         namespace=namespace or state.namespace,
-        release=release or (t.control_plane.release if t else None) or _default_release(),
+        release=_release(state, release),
         secret_name=secret_name or state.secret_name,
-        version=version or (t.control_plane.version if t else None) or _default_version(),
+        version=version if version is not None else (t.control_plane.version if t else _default_version()),
         installer=installer, chart=chart, repo=repo, crds=crds,
         sets=list(set_ or []), set_strings=list(set_string or []), values_files=list(values or []),
-        wait=wait, timeout=timeout, force=force, dry_run=dry_run, kubeconfig_path=state.kubeconfig_path,
+        wait=wait, timeout=parse_timeout(timeout), force=force, dry_run=dry_run, kubeconfig_path=state.kubeconfig_path,
     )
     out = state.out
     with out.progress("installing KubeBlocks") as advance:
@@ -109,6 +110,18 @@ def install(
         out.success(f"upgraded {where}{rev}: {'; '.join(plan.changes)}")
     if result.ready is False:
         out.warn("the manager Deployment is not available yet (see `kbmc operator status`)")
+
+
+def _release(state: Globals, flag: Optional[str]) -> str:
+    """--release, else kbmc.yaml's, else the default; an empty --release is bad input, not the default."""
+    from kbmc.errors import InputError
+    from kbmc.validation import helm_release
+
+    t = state.topology()
+    release = flag if flag is not None else (t.control_plane.release if t else _default_release())
+    if err := helm_release(release):
+        raise InputError(f"--release: {err}", hint="a lowercase DNS label of at most 53 characters, like kubeblocks")
+    return release
 
 
 def _default_release() -> str:
@@ -147,7 +160,7 @@ def status(
         contexts = state.data_plane_contexts()
         expected = core.Expected(contexts, _disabled(state, contexts_disabled, contexts), state.secret_name)
     report = core.status(state.registry().for_context(control_plane), namespace or state.namespace,
-                         release or (t.control_plane.release if t else None) or _default_release(), expected)
+                         _release(state, release), expected)
     out = state.out
     if out.machine:
         out.data(report)

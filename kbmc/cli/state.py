@@ -69,7 +69,11 @@ class Globals:
             kube.context(name)
 
     def control_plane(self) -> str:
-        if self.context:
+        from kbmc.validation import context_name
+
+        if self.context is not None:
+            if err := context_name(self.context):
+                raise InputError(f"--context: {err}")
             return self.context
         t = self.topology()
         if t:
@@ -77,6 +81,8 @@ class Globals:
         current = self.kubeconfig().current_context
         if not current:
             raise InputError("no control-plane context", hint="pass --context, set it in kbmc.yaml, or set a current-context")
+        if err := context_name(current):
+            raise InputError(f"current-context: {err}", hint="pass --context or set it in kbmc.yaml")
         return current
 
     def data_plane_contexts(self) -> list[str]:
@@ -91,8 +97,11 @@ class Globals:
     def registry(self) -> ClientRegistry:
         if self._registry is None:
             from kbmc.clients import ClientRegistry
+            from kbmc.validation import DURATION_MAX
 
-            self._registry = ClientRegistry(self.kubeconfig(), request_timeout=self.request_timeout)
+            # 0 means no timeout, as with kubectl: the longest one kbmc allows.
+            timeout = DURATION_MAX if self.request_timeout == 0 else self.request_timeout
+            self._registry = ClientRegistry(self.kubeconfig(), request_timeout=timeout)
         return self._registry
 
     @property
@@ -114,15 +123,18 @@ def state_of(ctx: Any) -> Globals:
 
 
 def parse_duration(value: str, flag: str) -> float:
-    """Seconds from `30`, `30s`, `2m` or `1h`, as kubectl's --request-timeout reads them; positive and finite."""
-    import math
-    import re
+    """--request-timeout as kubectl reads it: a Go duration or seconds, `0` for no timeout (see validation)."""
+    return parse_timeout(value, flag, zero="no timeout")
 
-    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(s|m|h)?", value.strip())
-    seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2) or "s"] if match else math.nan
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise InputError(f"{flag} {value!r} is not a duration", hint="give seconds (30) or a duration (30s, 2m, 1h)")
-    return seconds
+
+def parse_timeout(value: str, flag: str = "--timeout", *, zero: str | None = None) -> float:
+    """Every --timeout: a Go duration (`500ms`, `2m`, `1h1m`) or seconds, between 1ms and a year."""
+    from kbmc import validation
+
+    try:
+        return validation.parse_duration(value, flag, zero=zero)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
 
 
 def split_contexts(value: str | None, flag: str) -> list[str] | None:

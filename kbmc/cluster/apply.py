@@ -19,9 +19,6 @@ from kbmc.fanout import fan_out, raise_failures
 from kbmc.wait import Poll, wait_for
 
 GROUP = "apps.kubeblocks.io"
-OPERATOR_DEPLOYMENT = "kubeblocks"
-CONTEXTS_FLAG = "--multi-cluster-contexts="
-DISABLED_FLAG = "--multi-cluster-contexts-disabled="
 DONE_PHASES = {"Running"}
 FAILED_PHASES = {"Failed", "Abnormal", "Deleting"}
 
@@ -49,20 +46,17 @@ class ApplyResult:
 
 
 def operator_contexts(registry: ClientRegistry, control_plane: str, namespace: str) -> tuple[list[str], list[str]] | None:
-    """The operator's --multi-cluster-contexts and -disabled, from its live Deployment; None if not installed."""
-    client = registry.for_context(control_plane)
-    deployment = client.get_or_none(resource_path("apps/v1", "deployments", namespace, OPERATOR_DEPLOYMENT))
+    """The operator's --multi-cluster-contexts and -disabled, from its live Deployment; None if not installed.
+
+    The Deployment is found by the chart's labels (any release name: `--release kb` names it kb-kubeblocks).
+    """
+    from kbmc.operator import manager
+
+    deployment = manager.deployment(registry.for_context(control_plane), namespace)
     if deployment is None:
         return None
-    contexts: list[str] = []
-    disabled: list[str] = []
-    for container in deployment["spec"]["template"]["spec"].get("containers", []):
-        for arg in (container.get("args") or []) + (container.get("command") or []):
-            if arg.startswith(CONTEXTS_FLAG):
-                contexts = [c for c in arg[len(CONTEXTS_FLAG):].split(",") if c]
-            elif arg.startswith(DISABLED_FLAG):
-                disabled = [c for c in arg[len(DISABLED_FLAG):].split(",") if c]
-    return contexts, disabled
+    found = manager.live(deployment)
+    return found.contexts, found.disabled
 
 
 def component_definition_found(registry: ClientRegistry, control_plane: str, api: str, name: str) -> bool:
@@ -105,7 +99,8 @@ def preflight(registry: ClientRegistry, params: ApplyParams) -> tuple[list[str],
                         "the etcd addon (kbcli addon enable etcd), or the Cluster will not start")
     known = operator_contexts(registry, params.control_plane, params.kubeblocks_namespace)
     if known is None:
-        warnings.append(f"KubeBlocks operator not found ({params.kubeblocks_namespace}/{OPERATOR_DEPLOYMENT} in "
+        warnings.append(f"KubeBlocks operator not found (no manager Deployment labelled "
+                        f"app.kubernetes.io/name=kubeblocks in {params.kubeblocks_namespace} of "
                         f"{params.control_plane}); the Cluster will wait for it")
     else:
         contexts, disabled = known

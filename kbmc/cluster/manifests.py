@@ -36,6 +36,10 @@ GENERATED_SUFFIX = 5  # the API server appends 5 random characters to generateNa
 
 PLACEMENT_ANNOTATION = "apps.kubeblocks.io/multi-cluster-placement"
 SERVICE_PLACEMENT_ANNOTATION = "apps.kubeblocks.io/multi-cluster-service-placement"
+# The operator's annotations kbmc renders from its own flags, with their checks: never from --annotation,
+# where they would skip those checks (or be dropped silently when the flag is given too).
+RESERVED_ANNOTATIONS = {PLACEMENT_ANNOTATION: "--placement (or --no-placement)",
+                        SERVICE_PLACEMENT_ANNOTATION: "--service-placement"}
 CILIUM_GLOBAL = "service.cilium.io/global"
 ALIYUN_ADDRESS_TYPE = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-address-type"
 VOLCENGINE_SUBNET = "service.beta.kubernetes.io/volcengine-loadbalancer-subnet-id"
@@ -200,6 +204,11 @@ def check(p: EtcdParams, rules: PlacementRules) -> None:
     for key, value in p.labels.items():
         if err := v.label_value(value):
             raise InputError(f"--label {key}: {err}")
+    for key in p.annotations:
+        if key.lower() in RESERVED_ANNOTATIONS:
+            flag = RESERVED_ANNOTATIONS[key.lower()]
+            raise InputError(f"--annotation {key} is reserved: kbmc renders the operator's annotation, checked, "
+                             f"from {flag.split()[0]}", hint=f"use {flag} instead")
     _check_placement(p.placement, p.placement_source, rules)
     if err := v.annotations_size(values(p)["annotations"]):
         raise InputError(f"--annotation: the Cluster's {err}")

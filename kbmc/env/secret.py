@@ -165,10 +165,14 @@ def prepare(kube: kc.KubeConfig, registry: ClientRegistry, params: PrepareParams
     if current.get("immutable"):
         desired["immutable"] = True
     if existing_kubeconfig is None:  # another type, and --force given: replace it whole (type is immutable)
+        # Its kubeconfig key, when readable, is what the operator may be loading: same guard, same report.
+        added, removed, changed = diff_contexts(_readable_kubeconfig(current, params, lenient=True), kubeconfig)
+        if removed and not params.allow_remove:
+            _refuse_removing_live_contexts(registry, params, removed)
         if not params.dry_run:
             created = _recreate(client, current, desired, secret_path, params)
-            return result("replaced", list(params.data_planes), [], [], created["metadata"]["resourceVersion"])
-        return result("replaced", list(params.data_planes), [], [], None)
+            return result("replaced", added, removed, changed, created["metadata"]["resourceVersion"])
+        return result("replaced", added, removed, changed, None)
 
     added, removed, changed = diff_contexts(existing_kubeconfig, kubeconfig)
     if removed and not params.allow_remove:
@@ -220,28 +224,30 @@ def _recreate(client: Any, current: dict[str, Any], desired: dict[str, Any], sec
 
 
 def _refuse_removing_live_contexts(registry: ClientRegistry, params: PrepareParams, removed: list[str]) -> None:
-    """The operator loads every context of its --multi-cluster-contexts from this Secret: never pull one away."""
-    from kbmc.cluster.apply import OPERATOR_DEPLOYMENT, operator_contexts
+    """The operator loads every context of its --multi-cluster-contexts from this Secret: never pull one away.
+
+    Every KubeBlocks manager Deployment in the namespace counts, whatever its release name.
+    """
+    from kbmc.operator import manager
 
     try:
-        live = operator_contexts(registry, params.control_plane, params.namespace)
+        found = manager.deployments(registry.for_context(params.control_plane), params.namespace)
     except ApiError as exc:
         if exc.status != 403:
             raise
         raise OperationError(
-            f"cannot tell whether the operator still uses {', '.join(removed)}: reading Deployment "
-            f"{params.namespace}/{OPERATOR_DEPLOYMENT} is forbidden (403); nothing was changed",
+            f"cannot tell whether the operator still uses {', '.join(removed)}: listing Deployments in "
+            f"{params.namespace} is forbidden (403); nothing was changed",
             hint="pass --allow-remove if the operator no longer lists them") from None
-    if live is None:
-        return
-    in_use = [c for c in removed if c in live[0]]
-    if in_use:
-        raise InputError(
-            f"refusing to remove {', '.join(in_use)} from Secret {params.namespace}/{params.secret_name}: the operator "
-            f"(Deployment {params.namespace}/{OPERATOR_DEPLOYMENT}) still lists "
-            f"{'it' if len(in_use) == 1 else 'them'} in --multi-cluster-contexts={','.join(live[0])} and would fail "
-            f"to load {'it' if len(in_use) == 1 else 'them'}; nothing was changed",
-            hint="remove them from the operator's multiCluster.contexts first, or pass --allow-remove")
+    for live in map(manager.live, found):
+        in_use = [c for c in removed if c in live.contexts]
+        if in_use:
+            one = "it" if len(in_use) == 1 else "them"
+            raise InputError(
+                f"refusing to remove {', '.join(in_use)} from Secret {params.namespace}/{params.secret_name}: the "
+                f"operator (Deployment {params.namespace}/{live.name}) still lists {one} in "
+                f"--multi-cluster-contexts={','.join(live.contexts)} and would fail to load {one}; nothing was changed",
+                hint="remove them from the operator's multiCluster.contexts first, or pass --allow-remove")
 
 
 def _existing_kubeconfig(current: dict[str, Any], params: PrepareParams) -> dict[str, Any] | None:
@@ -264,11 +270,25 @@ def _existing_kubeconfig(current: dict[str, Any], params: PrepareParams) -> dict
                                            "or choose another --secret-name")
         if kind != SECRET_TYPE:
             return None
+    return _readable_kubeconfig(current, params)
+
+
+def _readable_kubeconfig(current: dict[str, Any], params: PrepareParams, lenient: bool = False) -> dict[str, Any]:
+    """The kubeconfig under the Secret's `kubeconfig` key, whatever the Secret's type; {} if none is readable.
+
+    `lenient`: a key that is not YAML at all (another tool's Secret) reads as no kubeconfig instead of an error.
+    """
+    data = current.get("data") or {}
     if SECRET_KEY not in data:
         return {}
     try:
-        doc = load_yaml(base64.b64decode(data[SECRET_KEY]).decode(), where)
+        doc = load_yaml(base64.b64decode(data[SECRET_KEY]).decode(),
+                        f"Secret {params.namespace}/{params.secret_name}")
     except (ValueError, UnicodeDecodeError):
+        doc = None
+    except InputError:
+        if not lenient:
+            raise
         doc = None
     return doc if isinstance(doc, dict) else {}
 

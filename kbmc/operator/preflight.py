@@ -19,7 +19,7 @@ from kbmc.clients import ApiError, ClientRegistry, KubeClient, resource_path
 from kbmc.errors import InputError, OperationError
 from kbmc.operator import values as vals
 from kbmc.operator.chart import ChartRef, resolve
-from kbmc.validation import dns1123_label, dns1123_subdomain, positive_timeout
+from kbmc.validation import context_name, dns1123_label, dns1123_subdomain, helm_release, positive_timeout, semantic_version
 
 INSTALLERS = ("helm", "kbcli")
 KBCLI_RELEASE = "kubeblocks"
@@ -71,17 +71,18 @@ def check_inputs(params: InstallParams) -> Checked:
     if params.installer not in INSTALLERS:
         raise InputError(f"--installer {params.installer!r} is not one of {', '.join(INSTALLERS)}")
     for what, value, check in (("namespace", params.namespace, dns1123_label),
-                               ("release", params.release, dns1123_label),
-                               ("--secret-name", params.secret_name, dns1123_subdomain)):
+                               ("release", params.release, helm_release),
+                               ("--secret-name", params.secret_name, dns1123_subdomain),
+                               ("--version", params.version, semantic_version)):
         if err := check(value):
             raise InputError(f"{what}: {err}")
     if err := positive_timeout(params.timeout):
         raise InputError(err)
     if not params.contexts:
         raise InputError("no data-plane contexts", hint="pass --data-planes or list them in kbmc.yaml")
-    for name in params.contexts:
-        if "," in name or not name.strip():
-            raise InputError(f"data-plane context {name!r} cannot be passed to the operator (commas separate contexts)")
+    for name in [params.control_plane, *params.contexts]:
+        if err := context_name(name):
+            raise InputError(f"{err}: it cannot be passed to the operator")
     stray = [c for c in params.disabled if c not in params.contexts]
     if stray:
         raise InputError(f"disabled context(s) {', '.join(stray)} not in the data-plane contexts "

@@ -10,44 +10,23 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any
 
-from kbmc.clients import KubeClient, resource_path
+from kbmc.clients import KubeClient
+from kbmc.operator import manager as mgr
 from kbmc.operator import release as rel
 from kbmc.operator.preflight import secret_contexts
 
-FLAG_KUBECONFIG = "--multi-cluster-kubeconfig"
-FLAG_CONTEXTS = "--multi-cluster-contexts"
-FLAG_DISABLED = "--multi-cluster-contexts-disabled"
-MANAGER_CONTAINER = "manager"
-
-
-def manager_selector(release: str) -> str:
-    return f"app.kubernetes.io/instance={release},app.kubernetes.io/component=apps"
+FLAG_KUBECONFIG = mgr.FLAG_KUBECONFIG
+FLAG_CONTEXTS = mgr.FLAG_CONTEXTS
+FLAG_DISABLED = mgr.FLAG_DISABLED
+MANAGER_CONTAINER = mgr.CONTAINER
+manager_selector = mgr.selector
+manager_container = mgr.container
+flag_value = mgr.flag_value
+split = mgr.split
 
 
 def manager_deployment(client: KubeClient, namespace: str, release: str) -> dict[str, Any] | None:
-    items = client.get(resource_path("apps/v1", "deployments", namespace),
-                       labelSelector=manager_selector(release))["items"]
-    named = [d for d in items if d["metadata"]["name"] == release]
-    return (named or items or [None])[0]
-
-
-def manager_container(deployment: dict[str, Any]) -> dict[str, Any]:
-    containers = deployment["spec"]["template"]["spec"].get("containers") or [{}]
-    return next((c for c in containers if c.get("name") == MANAGER_CONTAINER), containers[0])
-
-
-def flag_value(args: list[str], flag: str) -> str | None:
-    """`--flag=value` or `--flag value`; None when absent."""
-    for i, arg in enumerate(args):
-        if arg.startswith(flag + "="):
-            return arg[len(flag) + 1:]
-        if arg == flag and i + 1 < len(args):
-            return args[i + 1]
-    return None
-
-
-def split(value: str | None) -> list[str]:
-    return [p for p in (value or "").split(",") if p]
+    return mgr.deployment(client, namespace, release)
 
 
 def mounted_secret(deployment: dict[str, Any], kubeconfig_path: str | None) -> str | None:

@@ -157,11 +157,15 @@ def operator(registry: ClientRegistry, make_namespace):  # type: ignore[no-untyp
     ns = make_namespace("cp")
     cp = registry.for_context("cp")
 
-    def deploy(contexts: str, disabled: str = "") -> str:
+    def deploy(contexts: str, disabled: str = "", release: str = "kubeblocks") -> str:
         args = [f"--multi-cluster-contexts={contexts}"] + ([f"--multi-cluster-contexts-disabled={disabled}"]
                                                            if disabled else [])
+        # Named and labelled as the chart does: `kubeblocks.fullname` and the manager's labels.
+        name = release if "kubeblocks" in release else f"{release}-kubeblocks"
+        labels = {"app.kubernetes.io/name": "kubeblocks", "app.kubernetes.io/instance": release,
+                  "app.kubernetes.io/component": "apps"}
         cp.create(resource_path("apps/v1", "deployments", ns), {
-            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "kubeblocks"},
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "labels": labels},
             "spec": {"selector": {"matchLabels": {"app": "kb"}}, "template": {
                 "metadata": {"labels": {"app": "kb"}},
                 "spec": {"containers": [{"name": "manager", "image": "apecloud/kubeblocks:0.9.0", "args": args}]}}}})
@@ -191,6 +195,29 @@ def test_placement_must_be_known_to_the_operator(kbmc, bed, registry, crds, oper
     r = run_apply(kbmc, bed, "--placement", "k8s-1", "-n", ns)
     assert r.code == 0, r.stderr
     assert "ComponentDefinition 'etcd-0.9.0' not found" in r.stderr and "install the etcd addon" in r.stderr
+
+
+def test_operator_installed_under_another_release_name_is_found(kbmc, bed, registry, crds, operator,
+                                                                make_namespace, tmp_path: Path) -> None:
+    """`operator install --release kb` makes kb-kubeblocks: found by the chart's labels, not by name."""
+    crds.use("v1alpha1")
+    kb_ns = operator("k8s-1,k8s-2", disabled="k8s-2", release="kb")
+    topology(tmp_path, kb_ns)
+    ns = make_namespace("cp", "k8s-1", "k8s-2", "k8s-3")
+    r = run_apply(kbmc, bed, "--placement", "k8s-1,k8s-3", "-n", ns)
+    assert r.code == 2 and "the operator does not know context(s) k8s-3" in r.stderr, r.output
+    r = run_apply(kbmc, bed, "--placement", "k8s-1,k8s-2", "-n", ns)
+    assert r.code == 2 and "k8s-2 are disabled in the operator" in r.stderr, r.output
+    r = run_apply(kbmc, bed, "--placement", "k8s-1", "-n", ns, "--name", "kbrel")
+    assert r.code == 0 and "operator not found" not in r.stderr, r.output
+    # `cluster status` reads the same Deployment: a Cluster without placement goes where the operator
+    # may place it (its enabled contexts), not to every data plane of kbmc.yaml.
+    r = kbmc("cluster", "create", "etcd", "--no-placement", "--name", "kbfree", "-n", ns, "-o", "json")
+    assert r.code == 0, r.output
+    registry.for_context("cp").create(resource_path("apps.kubeblocks.io/v1alpha1", "clusters", ns), json.loads(r.stdout))
+    r = kbmc("cluster", "status", "kbfree", "-n", ns, "--context", "cp", "-o", "json", kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0, r.output
+    assert json.loads(r.stdout)["placement"] == ["k8s-1"]
 
 
 @contextmanager

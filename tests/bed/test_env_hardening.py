@@ -248,8 +248,14 @@ def test_prepare_refuses_a_secret_kbmc_did_not_create(kbmc, bed, registry: Clien
     assert secret["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kbmc"
 
 
-def operator_deployment(contexts: str) -> dict[str, Any]:
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "kubeblocks"},
+# The labels the KubeBlocks chart gives its manager Deployment (release `kubeblocks`).
+CHART_LABELS = {"app.kubernetes.io/name": "kubeblocks", "app.kubernetes.io/instance": "kubeblocks",
+                "app.kubernetes.io/component": "apps"}
+
+
+def operator_deployment(contexts: str, name: str = "kubeblocks", release: str = "kubeblocks") -> dict[str, Any]:
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "labels": {**CHART_LABELS, "app.kubernetes.io/instance": release}},
             "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "kb"}}, "template": {
                 "metadata": {"labels": {"app": "kb"}},
                 "spec": {"containers": [{"name": "manager", "image": "apecloud/kubeblocks:1.0.0",
@@ -277,6 +283,44 @@ def test_prepare_refuses_removing_a_context_the_operator_uses(kbmc, bed, registr
     assert r.code == 0 and "removed k8s-2" in r.stderr, r.output
     assert [c["name"] for c in shipped_kubeconfig(registry, ns)["contexts"]] == ["k8s-1"]
     cp.delete(resource_path("v1", "namespaces", name=ns))
+
+
+def test_guard_finds_the_operator_by_the_charts_labels_whatever_the_release(kbmc, bed, registry: ClientRegistry,
+                                                                           unique_name) -> None:
+    """`operator install --release kb` makes Deployment kb-kubeblocks: the guard still sees it."""
+    ns = unique_name("kbs")
+    cp = registry.for_context("cp")
+    assert prepare(kbmc, bed, ns, "--allow-loopback").code == 0
+    cp.create(resource_path("apps/v1", "deployments", ns),
+              operator_deployment("k8s-1,k8s-2", name="kb-kubeblocks", release="kb"))
+    rv = cp.get(secret_path(ns))["metadata"]["resourceVersion"]
+    r = prepare(kbmc, bed, ns, "--allow-loopback", planes="k8s-1")
+    assert r.code == 2 and "refusing to remove k8s-2" in r.stderr, r.output
+    assert f"Deployment {ns}/kb-kubeblocks" in r.stderr
+    assert cp.get(secret_path(ns))["metadata"]["resourceVersion"] == rv
+    cp.delete(resource_path("v1", "namespaces", name=ns))
+
+
+def test_force_over_another_type_applies_the_same_guard_and_names_dropped_contexts(
+        kbmc, bed, registry: ClientRegistry, make_namespace) -> None:
+    ns = make_namespace("cp")
+    cp = registry.for_context("cp")
+    theirs = copy.deepcopy(bed_doc(bed))  # a kubeconfig holding k8s-1 and k8s-2, in an Opaque Secret
+    theirs["contexts"] = [c for c in theirs["contexts"] if c["name"] in ("k8s-1", "k8s-2")]
+    cp.create(resource_path("v1", "secrets", ns), {
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mc-kubeconfig"}, "type": "Opaque",
+        "data": {"kubeconfig": base64.b64encode(yaml.safe_dump(theirs).encode()).decode()}})
+    cp.create(resource_path("apps/v1", "deployments", ns), operator_deployment("k8s-1,k8s-2"))
+    uid = cp.get(secret_path(ns))["metadata"]["uid"]
+    for dry in ([], ["--dry-run"]):
+        r = prepare(kbmc, bed, ns, "--allow-loopback", "--force", *dry, planes="k8s-1")
+        assert r.code == 2 and "refusing to remove k8s-2" in r.stderr and "--allow-remove" in r.stderr, r.output
+    assert cp.get(secret_path(ns))["metadata"]["uid"] == uid  # not replaced
+    r = prepare(kbmc, bed, ns, "--allow-loopback", "--force", "--allow-remove", planes="k8s-1")
+    assert r.code == 0 and "replaced" in r.stderr and "removed k8s-2" in r.stderr, r.output
+    secret = cp.get(secret_path(ns))
+    assert secret["type"] == "kubernetes.kubeconfig"
+    assert [c["name"] for c in shipped_kubeconfig(registry, ns)["contexts"]] == ["k8s-1"]
 
 
 def test_immutable_secret_is_one_clear_line_and_force_recreates_it(kbmc, bed, registry: ClientRegistry,

@@ -96,6 +96,40 @@ def test_env_prepare_params_refuse_unusable_contexts() -> None:
                                        secret_name="kbmc-kubeconfig"))
 
 
+# The chart renders the context list inside a double-quoted YAML string: `"` breaks the manifest, `\\` escapes.
+QUOTING = [('k8s"1', "double quote or backslash"), ("k8s\\n1", "double quote or backslash")]
+
+
+@pytest.mark.parametrize(("context", "message"), QUOTING)
+@pytest.mark.parametrize("plane", ["dataPlanes__0__context", "controlPlane__context"])
+def test_validate_refuses_contexts_the_chart_cannot_quote(kbmc, no_kubeconfig, tmp_path, plane, context,
+                                                           message) -> None:
+    write(tmp_path, variant(**{plane: context}))
+    one_error(kbmc("validate"), message)
+
+
+@pytest.mark.parametrize(("context", "message"), QUOTING)
+@pytest.mark.parametrize("command", [
+    ("env", "prepare", "--dry-run", "--context", "cp", "--data-planes", "k8s-1,{}"),
+    ("env", "prepare", "--dry-run", "--context", "{}", "--data-planes", "k8s-1"),
+    ("operator", "install", "--dry-run", "--context", "cp", "--data-planes", "k8s-1,{}"),
+    ("operator", "install", "--dry-run", "--context", "{}", "--data-planes", "k8s-1"),
+    ("cluster", "create", "etcd", "--placement", "k8s-1,{}"),
+])
+def test_commands_refuse_contexts_the_chart_cannot_quote(kbmc, no_kubeconfig, command, context, message) -> None:
+    one_error(kbmc(*[a.replace("{}", context) for a in command]), message)
+
+
+def test_a_current_context_the_chart_cannot_quote_is_refused(kbmc, tmp_path) -> None:
+    kube = tmp_path / "kubeconfig"
+    kube.write_text(yaml.safe_dump({
+        "current-context": 'c"p',
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "contexts": [{"name": n, "context": {"cluster": "c"}} for n in ('c"p', "k8s-1")]}))
+    one_error(kbmc("env", "prepare", "--dry-run", "--data-planes", "k8s-1", kubeconfig=kube),
+              "current-context: context name 'c\"p' contains a double quote")
+
+
 # ---- 11: whole-string matching (Python's `$` matches before a final newline) ------------------------------
 
 
@@ -277,6 +311,80 @@ def test_timeouts_must_be_finite_and_positive(kbmc, no_kubeconfig, tmp_path, val
         "contexts": [{"name": n, "context": {"cluster": "c", "user": "u"}} for n in ("cp", "k8s-1")]}))
     one_error(kbmc("env", "check", "--context", "cp", "--data-planes", "k8s-1", "--timeout", value, kubeconfig=kube),
               "--timeout")
+
+
+# The operator's own annotations come from kbmc's checked flags, never unchecked (or dropped) from --annotation.
+@pytest.mark.parametrize(("args", "flag"), [
+    (("--no-placement", "--annotation", "apps.kubeblocks.io/multi-cluster-placement=k8s-1,,k8s 9"), "--placement"),
+    (("--placement", "k8s-1", "--annotation", "apps.kubeblocks.io/multi-cluster-placement=k8s-2"), "--placement"),
+    (("--no-placement", "--annotation", "apps.kubeblocks.io/multi-cluster-service-placement=everywhere"),
+     "--service-placement"),
+    (("--no-placement", "--annotation", "Apps.KubeBlocks.io/multi-cluster-placement=k8s-1"), "--placement"),
+])
+def test_reserved_operator_annotations_are_refused_with_the_flag_to_use(kbmc, no_kubeconfig, args, flag) -> None:
+    r = kbmc("cluster", "create", "etcd", *args)
+    one_error(r, "is reserved")
+    assert f"use {flag}" in r.stderr
+
+
+def test_other_annotations_still_render(kbmc, no_kubeconfig) -> None:
+    r = kbmc("cluster", "create", "etcd", "--placement", "k8s-1", "--annotation", "example.com/owner=db-team")
+    assert r.code == 0, r.stderr
+    annotations = yaml.safe_load(r.stdout)["metadata"]["annotations"]
+    assert annotations == {"example.com/owner": "db-team", "apps.kubeblocks.io/multi-cluster-placement": "k8s-1"}
+
+
+# One duration parser for every --timeout and --request-timeout: Go durations or seconds, ASCII, 1ms..a year.
+TIMEOUT_COMMANDS = [
+    ("cluster", "create", "etcd", "--no-placement"),
+    ("cluster", "delete", "db"),
+    ("env", "check"),
+    ("network", "cilium"),
+    ("network", "metallb"),
+    ("network", "expose", "db"),
+    ("operator", "install", "--dry-run"),
+]
+
+
+@pytest.mark.parametrize("command", TIMEOUT_COMMANDS)
+@pytest.mark.parametrize(("value", "message"), [
+    ("1e-320", "is not a duration"),
+    ("\u0661\u0660", "is not a duration"),  # Arabic-Indic 10: Python's float() reads it
+    ("9999999999h", "is out of range"),
+    ("0.0001", "is out of range"),
+    ("-1s", "is not a duration"),
+])
+def test_every_timeout_reads_durations_alike(kbmc, no_kubeconfig, tmp_path, command, value, message) -> None:
+    write(tmp_path, GOOD)
+    one_error(kbmc(*command, "--timeout", value), f"--timeout {value!r} {message}")
+
+
+@pytest.mark.parametrize("value", ["500ms", "1h1m", "1.5m", "0", "30", "0s"])
+def test_request_timeout_takes_go_durations_and_zero_as_none(kbmc, no_kubeconfig, value) -> None:
+    r = kbmc("--request-timeout", value, "version")
+    assert r.code == 0, r.stderr
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("9999999999h", "is out of range"), ("1e-320", "is not a duration"), ("\u0661\u0660", "is not a duration"),
+    ("0.5us", "is out of range"), ("1d", "is not a duration"),
+])
+def test_request_timeout_refuses_what_go_or_the_bounds_refuse(kbmc, no_kubeconfig, value, message) -> None:
+    one_error(kbmc("--request-timeout", value, "version"), f"--request-timeout {value!r} {message}")
+
+
+def test_duration_values_and_zero_as_no_timeout() -> None:
+    from kbmc.cli.state import Globals, parse_duration, parse_timeout
+    from kbmc.validation import DURATION_MAX
+
+    assert [parse_duration(v, "--request-timeout") for v in ("500ms", "1h1m", "2m", "30", ".5s", "0")] == [
+        0.5, 3660.0, 120.0, 30.0, 0.5, 0.0]
+    assert parse_timeout("8760h") == DURATION_MAX
+    with pytest.raises(InputError, match="--timeout 0 must be greater than zero"):
+        parse_timeout("0")
+    state = Globals(request_timeout=0.0)
+    state._kubeconfig = object()  # type: ignore[assignment]  # the registry only keeps it
+    assert state.registry()._timeout[1] == DURATION_MAX  # 0: no timeout, as kubectl's --request-timeout 0
 
 
 # ---- 17: crashes become one-line input errors ------------------------------------------------------------------
