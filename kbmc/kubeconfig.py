@@ -324,17 +324,8 @@ def _register_credentials(user: dict[str, Any]) -> None:
 
 
 def _register_url_credentials(*urls: Any) -> None:
-    from urllib.parse import urlsplit
-
     for url in urls:
-        if isinstance(url, str) and "@" in url:
-            try:
-                parts = urlsplit(url if "://" in url else "//" + url)
-            except ValueError:
-                continue
-            redact.register(parts.password)
-            if parts.password:
-                redact.register(f"{parts.username}:{parts.password}")
+        redact.register_url(url)
 
 
 def kubectl_problems(cluster_name: str, cluster: dict[str, Any], user_name: str, user: dict[str, Any],

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kbmc import kubeconfig as kc
+from kbmc import redact
 from kbmc.clients import ApiError, ClientRegistry, resource_path
 from kbmc.errors import InputError, OperationError, ValidationError
 from kbmc.validation import context_name, dns1123_label, dns1123_subdomain
@@ -63,6 +64,8 @@ class PrepareResult:
 def parse_server_overrides(values: list[str], data_planes: list[str]) -> dict[str, str]:
     """`--server CONTEXT=URL` values, checked."""
     overrides: dict[str, str] = {}
+    for value in values:
+        redact.register_url(value.partition("=")[2])  # before any message can quote it
     for value in values:
         context, sep, url = value.partition("=")
         if not sep or not context or not url:

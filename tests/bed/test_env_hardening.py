@@ -444,3 +444,18 @@ def test_the_leak_test_fails_without_redaction(kbmc, bed, tmp_path: Path, monkey
     # Every form leaks, but the inline and the rejected token: no message quotes them any more.
     assert sorted(leaks(text, secrets)) == sorted(set(secrets) - {"inline token", "rejected token"}), \
         leaks(text, secrets)
+
+
+@pytest.mark.parametrize("password", ["s3cr'et99-x", "p@ss@word99", "pa/ssw0rd99"])
+def test_url_credentials_in_flags_and_proxy_urls_never_show(kbmc, bed, tmp_path: Path, unique_name,
+                                                            password: str) -> None:
+    """Go's net/url reads user info up to the last '@'; '/', "'" and '@' in a password once leaked half or all."""
+    cluster, _ = k8s1(bed)
+    path = variant(bed, tmp_path, "proxied", cluster={**cluster, "proxy-url": f"http://alice:{password}@127.0.0.2:3128"})
+    ns = unique_name("kbs")
+    for mode in ([], ["-o", "json"]):
+        r = kbmc("env", "prepare", "--context", "cp", "--data-planes", "k8s-1,k8s-2", "-n", ns, "--allow-loopback",
+                 "--server", f"k8s-2=https://bob:{password}@127.0.0.1:6443", "--dry-run", *mode, kubeconfig=path)
+        for part in (password, *[p for p in password.replace("/", "@").split("@") if len(p) >= 5]):
+            assert part not in r.output, (part, r.output)
+        assert "REDACTED" in r.output

@@ -389,3 +389,17 @@ def test_511_planes_find_exactly_the_overlapping_ones() -> None:
     assert "dataPlanes[10].cilium.podCIDR" in flagged
     assert {f"dataPlanes[{i}].cilium.podCIDR" for i in range(256) if i != 10} <= flagged
     assert not any(f"dataPlanes[{i}]." in p for p in problems for i in range(256, 400))
+
+
+def test_a_kubeconfig_password_never_rewrites_a_rendered_manifest(kbmc, tmp_path: Path) -> None:
+    """`password: kubeblocks` once turned `apps.kubeblocks.io` into `apps.REDACTED.io` (exit 0, kubectl then fails)."""
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "k8s-1",
+        "clusters": [{"name": "k8s-1", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": {"username": "admin", "password": "kubeblocks"}}],
+        "contexts": [{"name": "k8s-1", "context": {"cluster": "k8s-1", "user": "u"}}]}))
+    for fmt in ([], ["-o", "json"]):
+        r = kbmc(*fmt, "cluster", "create", "etcd", "--placement", "k8s-1", kubeconfig=path)
+        assert r.code == 0, r.stderr
+        assert "REDACTED" not in r.stdout and "apps.kubeblocks.io/v1" in r.stdout
