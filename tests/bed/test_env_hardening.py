@@ -459,3 +459,41 @@ def test_url_credentials_in_flags_and_proxy_urls_never_show(kbmc, bed, tmp_path:
         for part in (password, *[p for p in password.replace("/", "@").split("@") if len(p) >= 5]):
             assert part not in r.output, (part, r.output)
         assert "REDACTED" in r.output
+
+
+def immutable_secret(kbmc, bed, cp, ns: str, extra: bytes) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    assert prepare(kbmc, bed, ns, "--allow-loopback", planes="k8s-1").code == 0
+    cp.patch(secret_path(ns), {"immutable": True, "data": {"extra": base64.b64encode(extra).decode()}})
+    return cp.get(secret_path(ns))  # type: ignore[no-any-return]
+
+
+def test_force_on_an_immutable_secret_with_finalizers_changes_nothing(kbmc, bed, registry: ClientRegistry,
+                                                                       unique_name) -> None:
+    """Deleting it would leave it terminating; the create would get 409 and every kept key would be lost."""
+    ns = unique_name("kbs")
+    cp = registry.for_context("cp")
+    before = immutable_secret(kbmc, bed, cp, ns, b"keep-me")
+    cp.patch(secret_path(ns), {"metadata": {"finalizers": ["example.com/hold"]}})
+    r = prepare(kbmc, bed, ns, "--allow-loopback", "--force", planes="k8s-1,k8s-2")
+    assert r.code == 1 and "finalizers (example.com/hold)" in r.stderr and "nothing was changed" in r.stderr
+    after = cp.get(secret_path(ns))
+    assert after["metadata"]["uid"] == before["metadata"]["uid"] and "deletionTimestamp" not in after["metadata"]
+    assert base64.b64decode(after["data"]["extra"]) == b"keep-me"
+    cp.patch(secret_path(ns), {"metadata": {"finalizers": None}})
+    cp.delete(resource_path("v1", "namespaces", name=ns))
+
+
+def test_force_on_an_immutable_secret_proves_the_create_before_deleting(kbmc, bed, registry: ClientRegistry,
+                                                                        unique_name) -> None:
+    """Other keys near the 1 MiB limit: the new object is refused (422) by a dry run, before anything is deleted."""
+    ns = unique_name("kbs")
+    cp = registry.for_context("cp")
+    assert prepare(kbmc, bed, ns, "--allow-loopback", planes="k8s-1").code == 0
+    size = len(base64.b64decode(cp.get(secret_path(ns))["data"]["kubeconfig"]))
+    before = immutable_secret(kbmc, bed, cp, ns, b"x" * (1024 * 1024 - size - 16))
+    r = prepare(kbmc, bed, ns, "--allow-loopback", "--force", planes="k8s-1,k8s-2")
+    assert r.code == 1 and "dry run" in r.stderr and "nothing was changed" in r.stderr, r.stderr
+    after = cp.get(secret_path(ns))
+    assert after["metadata"]["uid"] == before["metadata"]["uid"] and after["data"] == before["data"]
+    assert [s for s in cp.get(resource_path("v1", "secrets", ns))["items"] if "probe" in s["metadata"]["name"]] == []
+    cp.delete(resource_path("v1", "namespaces", name=ns))
