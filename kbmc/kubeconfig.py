@@ -245,12 +245,15 @@ def _read_doc(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise InputError(f"cannot read kubeconfig {path}: {exc.strerror or exc}") from None
     try:
-        text = raw.decode("utf-8")
+        text = _decode(raw)
     except UnicodeDecodeError as exc:
-        raise InputError(f"kubeconfig {path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
-                         hint="is it a kubeconfig file? kubectl reads UTF-8 YAML") from None
+        raise InputError(f"kubeconfig {path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                         f"{exc.start})", hint="is it a kubeconfig file? kubectl reads UTF-8 YAML, or UTF-16 with a "
+                                               "byte-order mark") from None
+    except ValueError as exc:
+        raise InputError(f"kubeconfig {path}: {exc}", hint="save it as UTF-8") from None
     try:
-        doc = load_yaml(text, str(path))
+        doc = load_yaml(text, str(path), duplicate_keys="last")  # kubectl: the last duplicate key wins
     except YamlError as exc:
         raise InputError(f"kubeconfig {exc}", hint="is it a kubeconfig file?") from None
     if doc is None:
@@ -258,6 +261,19 @@ def _read_doc(path: Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise InputError(f"kubeconfig {path}: expected a mapping at the top level, got {type(doc).__name__}")
     return doc
+
+
+def _decode(raw: bytes) -> str:
+    """The text of a kubeconfig as go-yaml reads it: UTF-8, or UTF-16 (either order) / UTF-8 with a BOM.
+
+    UTF-32 is refused as kubectl refuses it (its BOM starts like UTF-16's, then NULs follow:
+    "yaml: control characters are not allowed").
+    """
+    if raw.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        raise ValueError("UTF-32 text is not read by kubectl either (yaml: control characters are not allowed)")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16")
+    return raw.decode("utf-8-sig")
 
 
 def _merge(merged: KubeConfig, doc: dict[str, Any], path: Path | None) -> None:

@@ -331,7 +331,7 @@ def _existing_kubeconfig(current: dict[str, Any], params: PrepareParams) -> dict
     if SECRET_KEY not in data:
         return {}
     try:
-        doc = load_yaml(base64.b64decode(data[SECRET_KEY]).decode(), where)
+        doc = load_yaml(base64.b64decode(data[SECRET_KEY]).decode(), where, duplicate_keys="last")
     except (ValueError, UnicodeDecodeError):
         doc = None
     return doc if isinstance(doc, dict) else {}
@@ -359,7 +359,7 @@ def diff_contexts(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], 
 
 def redacted_secret(secret: dict[str, Any]) -> dict[str, Any]:
     """The Secret as a user may see it: kubeconfig as readable stringData, credentials replaced."""
-    kubeconfig = load_yaml(base64.b64decode(secret["data"][SECRET_KEY]).decode(), "secret")
+    kubeconfig = load_yaml(base64.b64decode(secret["data"][SECRET_KEY]).decode(), "secret", duplicate_keys="last")
     out = {k: v for k, v in secret.items() if k != "data"}
     out["stringData"] = {SECRET_KEY: dump_yaml(kc.redact_doc(kubeconfig))}
     return out

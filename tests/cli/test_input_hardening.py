@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -334,11 +336,70 @@ def test_duplicate_keys_are_refused(kbmc, no_kubeconfig, tmp_path, text) -> None
     one_error(kbmc("validate"), "duplicate key")
 
 
-def test_duplicate_keys_in_a_kubeconfig_are_refused(kbmc, tmp_path) -> None:
+KUBECONFIG_TEXT = ("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n"
+                   "contexts:\n- name: ctx-x\n  context:\n    cluster: c\n- name: ctx-y\n  context:\n    cluster: c\n")
+
+
+def kubectl_current_context(path: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KUBECACHEDIR": str(path.parent / "kube-cache")}
+    return subprocess.run(["kubectl", f"--kubeconfig={path}", "config", "current-context"], capture_output=True,
+                          text=True, env=env, timeout=60, check=False)
+
+
+def test_duplicate_keys_in_a_kubeconfig_follow_kubectl_last_wins(kbmc, tmp_path) -> None:
+    """kubectl 1.32 accepts duplicate keys in a kubeconfig (the last wins); an earlier test wrongly said it refuses."""
+    from kbmc import kubeconfig as kc
+
     kube = tmp_path / "kubeconfig"
-    kube.write_text("current-context: a\ncurrent-context: b\ncontexts: []\n")
-    r = kbmc("--context", "cp", "--data-planes", "k8s-1", "env", "check", kubeconfig=kube)
-    one_error(r, "duplicate key 'current-context'")
+    kube.write_text(KUBECONFIG_TEXT + "current-context: ctx-x\ncurrent-context: ctx-y\n")
+    assert kubectl_current_context(kube).stdout.strip() == "ctx-y"  # the oracle
+    assert kc.load(str(kube)).current_context == "ctx-y"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be-bom", "utf-8-sig", "utf-32"])
+def test_kubeconfig_encodings_as_kubectl_reads_them(kbmc, tmp_path, encoding: str) -> None:
+    """UTF-16 with a BOM (either order) and UTF-8 with a BOM are read by kubectl; UTF-32 is not."""
+    from kbmc import kubeconfig as kc
+
+    text = KUBECONFIG_TEXT + "current-context: ctx-x\n"
+    raw = b"\xfe\xff" + text.encode("utf-16-be") if encoding == "utf-16-be-bom" else text.encode(encoding)
+    kube = tmp_path / "kubeconfig"
+    kube.write_bytes(raw)
+    oracle = kubectl_current_context(kube)
+    if encoding == "utf-32":
+        assert oracle.returncode != 0 and "control characters" in oracle.stderr
+        with pytest.raises(InputError, match="UTF-32"):
+            kc.load(str(kube))
+    else:
+        assert oracle.stdout.strip() == "ctx-x", oracle.stderr
+        assert kc.load(str(kube)).current_context == "ctx-x"
+
+
+def alias_bomb(levels: int = 9) -> str:
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, levels):
+        lines.append(f"{chr(97 + i)}: &{chr(97 + i)} [" + ",".join([f"*{chr(96 + i)}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_while_loading_every_yaml(kbmc, no_kubeconfig, tmp_path) -> None:
+    """Nine levels of nine aliases once took >2 GB and ended in `unexpected MemoryError`."""
+    kube = tmp_path / "kubeconfig"
+    kube.write_text(alias_bomb() + KUBECONFIG_TEXT.replace("server: https://127.0.0.1:1", "server: *i")
+                    + "current-context: ctx-x\n")
+    oracle = kubectl_current_context(kube)
+    assert oracle.returncode != 0 and "excessive aliasing" in oracle.stderr
+    r = kbmc("--context", "ctx-x", "--data-planes", "ctx-y", "env", "check", kubeconfig=kube)
+    one_error(r, "excessive aliasing")
+    (tmp_path / "kbmc.yaml").write_text(alias_bomb() + "controlPlane:\n  context: *i\n")
+    one_error(kbmc("validate"), "excessive aliasing")
+
+
+def test_ordinary_aliases_and_merge_keys_still_load(tmp_path) -> None:
+    from kbmc.yamlio import load_yaml
+
+    doc = load_yaml("base: &b {cpu: 1}\nx:\n  <<: *b\n  mem: 2\nl: [*b, *b, *b]\n", "t")
+    assert doc["x"] == {"cpu": 1, "mem": 2} and doc["l"] == [{"cpu": 1}] * 3
 
 
 def test_one_problem_is_one_line(kbmc, no_kubeconfig, tmp_path) -> None:
