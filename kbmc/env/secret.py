@@ -13,7 +13,6 @@ import base64
 import copy
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from kbmc import kubeconfig as kc
 from kbmc import redact
@@ -74,10 +73,12 @@ def parse_server_overrides(values: list[str], data_planes: list[str]) -> dict[st
         if context not in data_planes:
             raise InputError(f"--server {value!r}: {context!r} is not a data plane ({', '.join(data_planes)})")
         try:
-            parts = urlsplit(url)
-            parts.port  # noqa: B018 - raises ValueError for a port out of range
-        except ValueError:
-            raise InputError(f"--server {value!r}: {url!r} is not a URL (bad host or port)") from None
+            parts = kc.go_parse_url(url)  # as client-go will parse it in the operator
+            kc.parse_server(url)
+        except ValueError as exc:
+            raise InputError(f"--server {context}=…: not a URL client-go accepts (bad host or port, or user info "
+                             f"it rejects: {exc})",
+                             hint="percent-encode special characters in the user info, e.g. %20 for a space") from None
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise InputError(f"--server {value!r}: {url!r} is not an http(s) URL with a host")
         if context in overrides:

@@ -7,6 +7,7 @@ the differential tests against Kubernetes' own validators are in tests/unit/test
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import os
@@ -464,3 +465,93 @@ def test_a_kubeconfig_password_never_rewrites_a_rendered_manifest(kbmc, tmp_path
         r = kbmc(*fmt, "cluster", "create", "etcd", "--placement", "k8s-1", kubeconfig=path)
         assert r.code == 0, r.stderr
         assert "REDACTED" not in r.stdout and "apps.kubeblocks.io/v1" in r.stdout
+
+
+# ---- kubeconfigs kubectl cannot load are refused before anything connects (kubectl is the oracle) --------------
+
+
+def _mismatched_cert_and_key() -> tuple[str, str]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key, other = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "u")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    pem_key = other.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption())
+    return (base64.b64encode(cert.public_bytes(serialization.Encoding.PEM)).decode(),
+            base64.b64encode(pem_key).decode())
+
+
+def bad_kubeconfig(tmp_path: Path, case: str) -> tuple[Path, str]:
+    """(kubeconfig, what kubectl and kbmc both say) for one class of entry client-go cannot load."""
+    cluster: dict[str, Any] = {"server": "https://127.0.0.1:1"}
+    user: dict[str, Any] = {"token": "a-good-token-value"}
+    context: dict[str, Any] = {"cluster": "c", "user": "u"}
+    expect = {"namespace-int": "cannot unmarshal number", "token-int": "cannot unmarshal number",
+              "server-int": "cannot unmarshal number", "insecure-string": "cannot unmarshal string",
+              "bad-base64": "illegal base64 data", "key-mismatch": "private key does not match public key",
+              "key-not-pem": "failed to find any PEM data in key input",
+              "token-file-newline": "invalid header field value",
+              "proxy-space": "could not parse", "proxy-quote": "could not parse",
+              "proxy-backslash": "could not parse"}[case]
+    if case == "namespace-int":
+        context["namespace"] = 123
+    elif case == "token-int":
+        user["token"] = 12345678
+    elif case == "server-int":
+        cluster["server"] = 47053
+    elif case == "insecure-string":
+        cluster["insecure-skip-tls-verify"] = "yes"
+    elif case == "bad-base64":
+        cluster["certificate-authority-data"] = "not*base64!"
+    elif case in ("key-mismatch", "key-not-pem"):
+        cert, key = _mismatched_cert_and_key()
+        user = {"client-certificate-data": cert,
+                "client-key-data": key if case == "key-mismatch" else base64.b64encode(b"plain text").decode()}
+    elif case == "token-file-newline":
+        token_file = tmp_path / "token"
+        token_file.write_text("first-part\nsecond-part\n")
+        user = {"tokenFile": str(token_file)}
+    else:
+        char = {"proxy-space": " ", "proxy-quote": '"', "proxy-backslash": "\\"}[case]
+        cluster["proxy-url"] = f"http://alice:pa{char}ss-w0rd@127.0.0.1:3"
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": "k8s-1",
+                                    "clusters": [{"name": "c", "cluster": cluster}],
+                                    "users": [{"name": "u", "user": user}],
+                                    "contexts": [{"name": "k8s-1", "context": context},
+                                                 {"name": "cp", "context": {"cluster": "c", "user": "u"}}]}))
+    return path, expect
+
+
+@pytest.mark.parametrize("case", ["namespace-int", "token-int", "server-int", "insecure-string", "bad-base64",
+                                  "key-mismatch", "key-not-pem", "token-file-newline", "proxy-space", "proxy-quote",
+                                  "proxy-backslash"])
+def test_kubeconfig_entries_client_go_cannot_load_are_refused(kbmc, tmp_path: Path, case: str) -> None:
+    path, expect = bad_kubeconfig(tmp_path, case)
+    env = {**os.environ, "KUBECACHEDIR": str(tmp_path / "kube-cache")}
+    oracle = subprocess.run(["kubectl", f"--kubeconfig={path}", "--context=k8s-1", "--request-timeout=5s",
+                             "get", "--raw", "/version"], capture_output=True, text=True, env=env, timeout=60,
+                            check=False)
+    assert oracle.returncode != 0 and expect in oracle.stderr, oracle.stderr
+    for command in (["env", "check"], ["env", "prepare", "--allow-loopback", "--dry-run"]):
+        r = kbmc("--context", "cp", "--data-planes", "k8s-1", *command, kubeconfig=path)
+        assert r.code == 2 and expect in r.stderr, (command, r.stderr)
+        assert "unreachable" not in r.stderr and "pa ss-w0rd" not in r.output and 'pa"ss' not in r.output
+
+
+@pytest.mark.parametrize("server", ["127.0.0.1:47053/?x=://", "localhost:6443#://", "[::1]:6443/#://"])
+def test_loopback_check_uses_the_parse_that_dials(kbmc, tmp_path: Path, server: str) -> None:
+    """url_host and server_url once parsed differently: a scheme-less server with `://` later slipped through."""
+    from kbmc import kubeconfig as kc
+
+    assert kc.is_loopback_server(server)
+    assert kc.url_host(kc.server_url({"server": server})) == kc.url_host(server)
