@@ -294,3 +294,17 @@ def test_recreate_puts_the_old_secret_back_when_the_create_fails_after_the_delet
     assert "uid" not in restored["metadata"] and "resourceVersion" not in restored["metadata"]
     assert [c[0] for c in calls] == ["DELETE", "POST", "DELETE", "POST", "POST"]
     assert calls[0][1]["dryRun"] == ["All"] and calls[1][2] is True  # proven before the real delete
+
+
+@pytest.mark.parametrize(("reason", "category"), [
+    ("116, '[X509: KEY_VALUES_MISMATCH] key values mismatch (_ssl.c:4030)'", "TLS error"),
+    ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed", "TLS error"),
+    ("'latin-1' codec can't encode characters in position 7-9: ordinal not in range(256)",
+     "invalid credentials (cannot be sent in an HTTP header)"),
+    ("Failed to establish a new connection: [Errno 111] Connection refused", "unreachable"),
+])
+def test_transport_failures_are_named_by_what_failed(reason: str, category: str) -> None:
+    from kbmc.clients import ApiError
+
+    err = ApiError("k8s-1", "GET", "/version", 0, reason, {})
+    assert err.summary == f"{category}: {reason}" and f": {category}: " in str(err)
