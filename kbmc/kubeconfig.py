@@ -437,7 +437,7 @@ def kubectl_problems(cluster_name: str, cluster: dict[str, Any], user_name: str,
         from kbmc.validation import dns1123_label
 
         if dns1123_label(str(namespace)):
-            problems.append(f"namespace {namespace!r} does not conform to the kubernetes DNS_LABEL rules")
+            problems.append(f"namespace {brief(namespace)} does not conform to the kubernetes DNS_LABEL rules")
     return problems
 
 
@@ -680,9 +680,10 @@ def _go_parse_host(host: str) -> str:
         if end < 0:
             raise ValueError("missing ']' in host")
         if not _valid_optional_port(host[end + 1:]):
-            raise ValueError(f"invalid port {json.dumps(host[end + 1:][:20])} after host")
+            raise ValueError("invalid port after host")
     elif (colon := host.rfind(":")) != -1 and not _valid_optional_port(host[colon:]):
-        raise ValueError(f"invalid port {json.dumps(host[colon:][:20])} after host")
+        # Go quotes the port; not here: with a '/' in a password, what looks like the port is part of it.
+        raise ValueError("invalid port after host")
     for c in host:
         if c.isascii() and c not in _HOST_CHARS:
             raise ValueError(f"invalid character {json.dumps(c)} in host name")

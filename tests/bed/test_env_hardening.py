@@ -456,9 +456,10 @@ def test_url_credentials_in_flags_and_proxy_urls_never_show(kbmc, bed, tmp_path:
     for mode in ([], ["-o", "json"]):
         r = kbmc("env", "prepare", "--context", "cp", "--data-planes", "k8s-1,k8s-2", "-n", ns, "--allow-loopback",
                  "--server", f"k8s-2=https://bob:{password}@127.0.0.1:6443", "--dry-run", *mode, kubeconfig=path)
-        for part in (password, *[p for p in password.replace("/", "@").split("@") if len(p) >= 5]):
+        for part in (password, *[p for p in password.replace("/", "@").split("@") if len(p) >= 4]):
             assert part not in r.output, (part, r.output)
-        assert "REDACTED" in r.output
+        # Shown redacted, or (a '/' in the user info: Go's url.Parse rejects it) refused without quoting it.
+        assert "REDACTED" in r.output if r.code == 0 else r.code == 2 and "invalid port after host" in r.output
 
 
 def immutable_secret(kbmc, bed, cp, ns: str, extra: bytes) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -497,3 +498,12 @@ def test_force_on_an_immutable_secret_proves_the_create_before_deleting(kbmc, be
     assert after["metadata"]["uid"] == before["metadata"]["uid"] and after["data"] == before["data"]
     assert [s for s in cp.get(resource_path("v1", "secrets", ns))["items"] if "probe" in s["metadata"]["name"]] == []
     cp.delete(resource_path("v1", "namespaces", name=ns))
+
+
+def test_a_token_no_http_header_can_carry_reads_as_invalid_credentials(kbmc, bed, tmp_path: Path) -> None:
+    """Once "unreachable: 'latin-1' codec can't encode…" for a reachable server."""
+    path = variant(bed, tmp_path, "non-latin1", user={"token": "t\u0151k\u0115n-\u0109-value"})
+    r, rows = check_rows(kbmc, path)
+    assert r.code == 1
+    error = rows["k8s-1"]["error"]
+    assert error.startswith("invalid credentials") and "unreachable" not in error, error
