@@ -18,10 +18,10 @@ Which known values are replaced where (so redaction never corrupts ordinary text
 - a *strong* value (20 characters or more, or at least three of: lower-case letters,
   upper-case letters, digits, other characters) is replaced wherever it appears;
 - a *weak* value (a word such as `kubeblocks`, or digits only) is replaced only where it
-  stands as a token of its own: not preceded by a letter, digit, `_`, `-` or `.`, and not
-  followed by a letter, digit, `_`, `-` or by `.` plus a letter or digit. So the password
-  `kubeblocks` is hidden in `admin:kubeblocks@host` and `password kubeblocks.`, but
-  `apps.kubeblocks.io` stays intact.
+  stands as a token of its own: not preceded by a letter, digit, `_`, `-`, `.` or `/`, and
+  not followed by a letter, digit, `_`, `-`, `/` or by `.` plus a letter or digit. So the
+  password `kubeblocks` is hidden in `admin:kubeblocks@host` and `password kubeblocks.`, but
+  `apps.kubeblocks.io` and `Deployment kb-system/kubeblocks` stay intact.
 
 Rendered manifests are not passed through here at all (see `Output.manifest`): they are
 built from flags and templates, never from kubeconfig credentials.
@@ -175,7 +175,7 @@ def known(message: str) -> str:
 
 @cache
 def _token_pattern(value: str) -> re.Pattern[str]:
-    return re.compile(r"(?<![\w.-])" + re.escape(value) + r"(?![\w-]|\.\w)")
+    return re.compile(r"(?<![\w./-])" + re.escape(value) + r"(?![\w/-]|\.\w)")
 
 
 # Mapping keys whose values are credentials whatever they hold.

@@ -461,10 +461,15 @@ def test_a_kubeconfig_password_never_rewrites_a_rendered_manifest(kbmc, tmp_path
         "clusters": [{"name": "k8s-1", "cluster": {"server": "https://127.0.0.1:1"}}],
         "users": [{"name": "u", "user": {"username": "admin", "password": "kubeblocks"}}],
         "contexts": [{"name": "k8s-1", "context": {"cluster": "k8s-1", "user": "u"}}]}))
-    for fmt in ([], ["-o", "json"]):
-        r = kbmc(*fmt, "cluster", "create", "etcd", "--placement", "k8s-1", kubeconfig=path)
-        assert r.code == 0, r.stderr
-        assert "REDACTED" not in r.stdout and "apps.kubeblocks.io/v1" in r.stdout
+    try:
+        for fmt in ([], ["-o", "json"]):
+            r = kbmc(*fmt, "cluster", "create", "etcd", "--placement", "k8s-1", kubeconfig=path)
+            assert r.code == 0, r.stderr
+            assert "REDACTED" not in r.stdout and "apps.kubeblocks.io/v1" in r.stdout
+    finally:
+        from kbmc import redact
+
+        redact.forget_all()  # registered values are process-wide: do not leak this one into later tests
 
 
 # ---- kubeconfigs kubectl cannot load are refused before anything connects (kubectl is the oracle) --------------

@@ -47,6 +47,7 @@ def test_weak_values_are_replaced_only_as_tokens_of_their_own() -> None:
     redact.register("kubeblocks")
     assert redact.text("apiVersion: apps.kubeblocks.io/v1alpha1") == "apiVersion: apps.kubeblocks.io/v1alpha1"
     assert redact.text("kubeblocks-cloud and mykubeblocks") == "kubeblocks-cloud and mykubeblocks"
+    assert redact.text("Deployment kb-system/kubeblocks (x)") == "Deployment kb-system/kubeblocks (x)"
     assert redact.text("admin:kubeblocks@h") == "REDACTED@h"
     assert redact.text("the password kubeblocks.") == "the password REDACTED."
     assert redact.text("{'password': 'kubeblocks'}") == "{'password': 'REDACTED'}"
