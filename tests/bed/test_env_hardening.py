@@ -507,3 +507,37 @@ def test_a_token_no_http_header_can_carry_reads_as_invalid_credentials(kbmc, bed
     assert r.code == 1
     error = rows["k8s-1"]["error"]
     assert error.startswith("invalid credentials") and "unreachable" not in error, error
+
+
+def test_force_without_create_permission_deletes_nothing(kbmc, bed, registry: ClientRegistry, unique_name,
+                                                         tmp_path: Path) -> None:
+    """RBAC allows delete but not create: the dry-run create is forbidden, so the Secret is never deleted."""
+    ns = unique_name("kbs")
+    cp = registry.for_context("cp")
+    before = immutable_secret(kbmc, bed, cp, ns, b"keep-me")
+    grant = unique_name("kbmc-no-create")
+    rules = [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "delete", "update", "patch"]},
+             {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]}]
+    cp.create(resource_path("rbac.authorization.k8s.io/v1", "clusterroles"),
+              {"metadata": {"name": grant}, "rules": rules})
+    cp.create(resource_path("rbac.authorization.k8s.io/v1", "clusterrolebindings"),
+              {"metadata": {"name": grant}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                                       "name": grant},
+               "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "kbmc-viewer"}]})
+
+    def as_viewer(doc: dict[str, Any]) -> None:
+        user = next(c["context"]["user"] for c in doc["contexts"] if c["name"] == "cp")
+        for u in doc["users"]:
+            if u["name"] == user:
+                u["user"] = {"token": bed.state.clusters["cp"].viewer_token}
+
+    path = variant(bed, tmp_path, "no-create", edit=as_viewer)
+    try:
+        r = prepare(kbmc, bed, ns, "--allow-loopback", "--force", kubeconfig=path, planes="k8s-1,k8s-2")
+        assert r.code == 1 and "nothing was changed" in r.stderr and "forbidden" in r.stderr, r.stderr
+        after = cp.get(secret_path(ns))
+        assert after["metadata"]["uid"] == before["metadata"]["uid"] and after["data"] == before["data"]
+    finally:
+        for kind in ("clusterrolebindings", "clusterroles"):
+            cp.delete(resource_path("rbac.authorization.k8s.io/v1", kind, name=grant))
+        cp.delete(resource_path("v1", "namespaces", name=ns))
