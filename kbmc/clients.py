@@ -41,7 +41,7 @@ class ApiError(OperationError):
         self.body = body
         message = body.get("message") if isinstance(body, dict) else None
         if status == 0:
-            text = f"{context}: {method} {path}: unreachable: {reason}"
+            text = f"{context}: {method} {path}: {transport_category(reason)}: {reason}"
         elif status == 401:
             text = f"{context}: {method} {path}: not authenticated: the server rejected the credentials (401)"
         else:
@@ -68,7 +68,7 @@ class ApiError(OperationError):
     def summary(self) -> str:
         """What went wrong, in words, for a result row."""
         if self.unreachable:
-            return f"unreachable: {self.reason}"
+            return f"{transport_category(self.reason)}: {self.reason}"
         if self.unauthenticated:
             return "not authenticated: the server rejected the credentials (401 Unauthorized)"
         message = self.body.get("message") if isinstance(self.body, dict) else None
@@ -189,6 +189,16 @@ class KubeClient:
 
     def version(self) -> dict[str, Any]:
         return dict(self.get("/version"))
+
+
+def transport_category(reason: str) -> str:
+    """What a request that got no HTTP answer failed on: the credentials, TLS, or the network."""
+    low = reason.lower()
+    if "codec can't encode" in low or "invalid header" in low:  # e.g. a token with non-Latin-1 characters
+        return "invalid credentials (cannot be sent in an HTTP header)"
+    if any(word in low for word in ("ssl", "tls", "x509", "certificate", "key_values_mismatch", "pem")):
+        return "TLS error"
+    return "unreachable"
 
 
 def _short(exc: BaseException) -> str:

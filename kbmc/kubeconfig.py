@@ -185,6 +185,11 @@ def resolve_token(user: dict[str, Any], context: str) -> dict[str, Any]:
             raise InputError(f"context {context!r}: read empty token from file {token_file!r}",
                              hint="write the token into the file")
         redact.register(token)
+        if any(ord(c) < 32 and c != "\t" or ord(c) == 127 for c in token):
+            raise InputError(f"context {context!r}: the token in tokenFile {token_file} contains a newline or another "
+                             f"control character inside it, which no HTTP header can carry (kubectl: net/http: "
+                             f"invalid header field value for \"Authorization\")",
+                             hint="write only the token into the file")
         out["token"] = token
     return out
 
@@ -245,12 +250,15 @@ def _read_doc(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise InputError(f"cannot read kubeconfig {path}: {exc.strerror or exc}") from None
     try:
-        text = raw.decode("utf-8")
+        text = _decode(raw)
     except UnicodeDecodeError as exc:
-        raise InputError(f"kubeconfig {path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
-                         hint="is it a kubeconfig file? kubectl reads UTF-8 YAML") from None
+        raise InputError(f"kubeconfig {path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                         f"{exc.start})", hint="is it a kubeconfig file? kubectl reads UTF-8 YAML, or UTF-16 with a "
+                                               "byte-order mark") from None
+    except ValueError as exc:
+        raise InputError(f"kubeconfig {path}: {exc}", hint="save it as UTF-8") from None
     try:
-        doc = load_yaml(text, str(path))
+        doc = load_yaml(text, str(path), duplicate_keys="last")  # kubectl: the last duplicate key wins
     except YamlError as exc:
         raise InputError(f"kubeconfig {exc}", hint="is it a kubeconfig file?") from None
     if doc is None:
@@ -258,6 +266,19 @@ def _read_doc(path: Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise InputError(f"kubeconfig {path}: expected a mapping at the top level, got {type(doc).__name__}")
     return doc
+
+
+def _decode(raw: bytes) -> str:
+    """The text of a kubeconfig as go-yaml reads it: UTF-8, or UTF-16 (either order) / UTF-8 with a BOM.
+
+    UTF-32 is refused as kubectl refuses it (its BOM starts like UTF-16's, then NULs follow:
+    "yaml: control characters are not allowed").
+    """
+    if raw.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        raise ValueError("UTF-32 text is not read by kubectl either (yaml: control characters are not allowed)")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16")
+    return raw.decode("utf-8-sig")
 
 
 def _merge(merged: KubeConfig, doc: dict[str, Any], path: Path | None) -> None:
@@ -285,14 +306,21 @@ def _merge(merged: KubeConfig, doc: dict[str, Any], path: Path | None) -> None:
             # A null field is an absent one for kubectl (`exec: null` is no exec plugin).
             body = {k: v for k, v in body.items() if v is not None}
             if inner_key == "user":
-                _register_credentials(body)
-            elif inner_key == "cluster":
+                _register_credentials(body)  # before any message could quote them
+            if type_problems := _type_problems(inner_key, body):
+                raise InputError(f"kubeconfig {path or '<memory>'}: {list_key}[{i}] ({name!r}): "
+                                 f"{'; '.join(type_problems)} (kubectl refuses the whole file)",
+                                 hint="quote the value or fix the field")
+            if inner_key == "cluster":
                 _register_url_credentials(body.get("server"), body.get("proxy-url"))
             if name in target:
                 continue  # first file wins
             target[name] = _absolutize(body, inner_key, base)
             merged.origin[f"{inner_key}/{name}"] = str(path) if path else ""
     current = doc.get("current-context")
+    if current is not None and not isinstance(current, str):
+        raise InputError(f"kubeconfig {path or '<memory>'}: json: cannot unmarshal {_go_type(current)} into Go "
+                         f"struct field Config.current-context of type string", hint="quote the value")
     if current and merged.current_context is None:
         merged.current_context = str(current)
 
@@ -324,17 +352,8 @@ def _register_credentials(user: dict[str, Any]) -> None:
 
 
 def _register_url_credentials(*urls: Any) -> None:
-    from urllib.parse import urlsplit
-
     for url in urls:
-        if isinstance(url, str) and "@" in url:
-            try:
-                parts = urlsplit(url if "://" in url else "//" + url)
-            except ValueError:
-                continue
-            redact.register(parts.password)
-            if parts.password:
-                redact.register(f"{parts.username}:{parts.password}")
+        redact.register_url(url)
 
 
 def kubectl_problems(cluster_name: str, cluster: dict[str, Any], user_name: str, user: dict[str, Any],
@@ -350,8 +369,12 @@ def kubectl_problems(cluster_name: str, cluster: dict[str, Any], user_name: str,
             problems.append(str(exc))
     proxy = cluster.get("proxy-url")
     if proxy:
-        scheme = str(proxy).split("://", 1)[0].lower() if "://" in str(proxy) else ""
-        if scheme not in ("http", "https", "socks5"):
+        try:
+            scheme = go_parse_url(str(proxy)).scheme
+        except ValueError as exc:
+            problems.append(f"invalid 'proxy-url' for cluster {cluster_name!r}: could not parse ({exc})")
+            scheme = None
+        if scheme is not None and scheme not in ("http", "https", "socks5"):
             problems.append(f"invalid 'proxy-url' for cluster {cluster_name!r}: unsupported scheme {scheme!r}, "
                             f"must be http, https, or socks5")
     if cluster.get("certificate-authority") and cluster.get("certificate-authority-data"):
@@ -367,6 +390,16 @@ def kubectl_problems(cluster_name: str, cluster: dict[str, Any], user_name: str,
                         f"no HTTP header can carry (kubectl: net/http: invalid header field value for "
                         f"\"Authorization\"); remove it (a `token: |` block adds a newline) or use a tokenFile, "
                         f"which is read trimmed")
+    token_file = user.get(_TOKEN_FILE)
+    if isinstance(token_file, str) and token_file:
+        try:
+            content = Path(token_file).read_bytes().decode("utf-8", errors="replace").strip()
+        except OSError:
+            content = ""  # reported where the file is read
+        if any(ord(c) < 32 and c != "\t" or ord(c) == 127 for c in content):
+            problems.append(f"the token in tokenFile {token_file} of user {user_name} contains a newline or another "
+                            f"control character inside it, which no HTTP header can carry (kubectl: net/http: "
+                            f"invalid header field value for \"Authorization\"); write only the token into the file")
     methods = []
     if user.get("token") or user.get(_TOKEN_FILE):
         methods.append("token")
@@ -397,13 +430,101 @@ def kubectl_problems(cluster_name: str, cluster: dict[str, Any], user_name: str,
                 problems.append(f"command must be specified for {user_name} to use exec authentication plugin")
             if not exec_.get("apiVersion"):
                 problems.append(f"apiVersion must be specified for {user_name} to use exec authentication plugin")
+    problems += _client_cert_problems(user_name, user)
     if (user.get("as-uid") or user.get("as-groups") or user.get("as-user-extra")) and not user.get("as"):
         problems.append(f"requesting uid, groups or user-extra for {user_name} without impersonating a user")
     if namespace:
         from kbmc.validation import dns1123_label
 
         if dns1123_label(str(namespace)):
-            problems.append(f"namespace {namespace!r} does not conform to the kubernetes DNS_LABEL rules")
+            problems.append(f"namespace {brief(namespace)} does not conform to the kubernetes DNS_LABEL rules")
+    return problems
+
+
+def _client_cert_problems(user_name: str, user: dict[str, Any]) -> list[str]:
+    """The client certificate and key as Go's tls.X509KeyPair loads them: PEM, and the key matching the cert.
+
+    Checked with Python's ssl (load_cert_chain) on 0600 temporary files, deleted at once.
+    """
+    import ssl
+    import tempfile
+
+    def material(data_key: str, file_key: str) -> bytes | None:
+        if isinstance(user.get(data_key), str):
+            return base64.b64decode(user[data_key])
+        if isinstance(user.get(file_key), str):
+            try:
+                return Path(user[file_key]).read_bytes()
+            except OSError:
+                return None  # reported where the file is read
+        return None
+
+    cert = material("client-certificate-data", "client-certificate")
+    key = material("client-key-data", "client-key")
+    if not cert or not key:
+        return []
+    if b"-----BEGIN" not in cert:
+        return [f"user {user_name!r}: tls: failed to find any PEM data in certificate input"]
+    if b"-----BEGIN" not in key:
+        return [f"user {user_name!r}: tls: failed to find any PEM data in key input"]
+    with tempfile.TemporaryDirectory() as tmp:
+        cert_path, key_path = Path(tmp, "cert"), Path(tmp, "key")
+        for path, content in ((cert_path, cert), (key_path, key)):
+            path.touch(mode=0o600)
+            path.write_bytes(content)
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(cert_path, key_path, password=lambda: b"")
+        except ssl.SSLError as exc:
+            if "KEY_VALUES_MISMATCH" in str(exc):
+                return [f"user {user_name!r}: tls: private key does not match public key"]
+            return [f"user {user_name!r}: tls: failed to load the client certificate and key "
+                    f"({exc.reason or 'not a certificate and unencrypted key in PEM'})"]
+    return []
+
+
+# client-go's clientcmd/api/v1 types: what each kubeconfig field must hold (encoding/json refuses the rest).
+_FIELD_TYPES: dict[str, tuple[str, dict[str, str]]] = {
+    "cluster": ("Cluster.clusters.cluster", {
+        "server": "string", "tls-server-name": "string", "certificate-authority": "string", "proxy-url": "string",
+        "certificate-authority-data": "[]uint8", "insecure-skip-tls-verify": "bool", "disable-compression": "bool"}),
+    "user": ("AuthInfo.users.user", {
+        "client-certificate": "string", "client-key": "string", "token": "string", "tokenFile": "string",
+        "as": "string", "as-uid": "string", "username": "string", "password": "string",
+        "client-certificate-data": "[]uint8", "client-key-data": "[]uint8", "as-groups": "[]string",
+        "as-user-extra": "map[string][]string"}),
+    "context": ("Context.contexts.context", {"cluster": "string", "user": "string", "namespace": "string"}),
+}
+
+
+def _type_problems(kind: str, body: dict[str, Any]) -> list[str]:
+    """What encoding/json refuses when kubectl loads the file, in its words (the whole file fails)."""
+    import binascii
+
+    where, fields = _FIELD_TYPES[kind]
+    problems = []
+    for key, go_type in fields.items():
+        value = body.get(key)
+        if value is None:
+            continue
+        if go_type in ("string", "[]uint8"):
+            ok = isinstance(value, str)
+        elif go_type == "bool":
+            ok = isinstance(value, bool)
+        elif go_type == "[]string":
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        else:
+            ok = isinstance(value, dict) and all(isinstance(v, list) and all(isinstance(x, str) for x in v)
+                                                 for v in value.values())
+        if not ok:
+            problems.append(f"json: cannot unmarshal {_go_type(value)} into Go struct field {where}.{key} of type "
+                            f"{go_type}")
+        elif go_type == "[]uint8":
+            try:
+                base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                bad = next((i for i, c in enumerate(value) if c not in
+                            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="), len(value))
+                problems.append(f"{key}: illegal base64 data at input byte {bad}")
     return problems
 
 
@@ -416,30 +537,188 @@ def server_url(cluster: dict[str, Any]) -> str:
     "Client sent an HTTP request to an HTTPS server" - kbmc dials it the same way. The
     scheme is lower-cased, as Go's url.Parse does (`HTTPS://` works in kubectl).
     """
-    from urllib.parse import urlsplit, urlunsplit
+    raw = cluster.get("server", "")
+    if not isinstance(raw, str):
+        raise ValueError(f"server {brief(raw)} is not a string (kubectl: cannot unmarshal "
+                         f"{_go_type(raw)} into Go struct field Cluster.clusters.cluster.server of type string)")
+    return parse_server(raw).string()
 
-    raw = str(cluster.get("server", ""))
+
+def parse_server(raw: str) -> GoURL:
+    """A server as client-go reads it (rest.DefaultServerURL): the ONE parse behind dialling and every check.
+
+    url.Parse as it is; without a scheme or host (`localhost:6443`, `127.0.0.1:6443/?x=://`), again
+    with `http://` in front, and then no path may follow.
+    """
     try:
-        parts = urlsplit(raw)
-        if not parts.scheme or not parts.netloc:
-            parts = urlsplit("http://" + raw)
-            if parts.path not in ("", "/"):
-                raise ValueError(f"host must be a URL or a host:port pair: {raw!r}")
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError as exc:
-        if "host must be" in str(exc):
-            raise
-        raise ValueError(f"server {raw!r} is not a URL or a host:port pair") from None
-    return urlunsplit((parts.scheme.lower(), parts.netloc, parts.path, parts.query, parts.fragment))
+        url = go_parse_url(raw)
+        ok = bool(url.scheme and url.host)
+    except ValueError:
+        ok = False
+    if not ok:
+        try:
+            url = go_parse_url("http://" + raw)
+        except ValueError as exc:
+            raise ValueError(f"server {brief(raw)} is not a URL or a host:port pair: {exc}") from None
+        if url.path not in ("", "/"):
+            raise ValueError(f"host must be a URL or a host:port pair: {brief(raw)}")
+    port = url.port
+    if port and int(port) > 65535:
+        raise ValueError(f"server {brief(raw)} is not a URL or a host:port pair (port {port} out of range)")
+    return url
+
+
+@dataclass(frozen=True)
+class GoURL:
+    """What Go's net/url.Parse makes of a URL (the fields kbmc needs)."""
+
+    scheme: str
+    userinfo: str | None
+    host: str  # host[:port] as written, brackets included
+    path: str
+    query: str | None
+    fragment: str | None
+    opaque: str = ""
+
+    @property
+    def port(self) -> str:
+        colon = self.host.rfind(":")
+        if colon != -1 and _valid_optional_port(self.host[colon:]) and not self.host.endswith("]"):
+            return self.host[colon + 1:]
+        return ""
+
+    @property
+    def hostname(self) -> str:
+        """url.URL.Hostname(): the host without port and brackets, percent-decoded."""
+        from urllib.parse import unquote
+
+        host = self.host
+        colon = host.rfind(":")
+        if colon != -1 and _valid_optional_port(host[colon:]):
+            host = host[:colon]
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        return unquote(host)
+
+    def string(self) -> str:
+        if self.opaque:
+            return f"{self.scheme}:{self.opaque}"
+        out = f"{self.scheme}://" if self.scheme else "//"
+        if self.userinfo is not None:
+            out += self.userinfo + "@"
+        out += self.host + self.path
+        if self.query is not None:
+            out += "?" + self.query
+        if self.fragment is not None:
+            out += "#" + self.fragment
+        return out
+
+
+_USERINFO_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._:~!$&'()*+,;=%@")
+_HOST_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!$&'()*+,;=:[]<>\"-_.~%")
+
+
+def _valid_optional_port(port: str) -> bool:
+    return port == "" or (port[0] == ":" and all(c in "0123456789" for c in port[1:]))
+
+
+def go_parse_url(raw: str) -> GoURL:
+    """Go's net/url.Parse, step by step (scheme, query, authority with user info up to the LAST '@').
+
+    Raises ValueError with Go's reason; the message never quotes the URL (it may hold a password).
+    """
+    rest, hash_, fragment = raw.partition("#")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in rest):
+        raise ValueError("net/url: invalid control character in URL")
+    if not rest:
+        if not raw:
+            raise ValueError("empty url")
+    scheme = ""
+    for i, c in enumerate(rest):
+        if c.isascii() and c.isalpha():
+            continue
+        if c.isascii() and (c.isdigit() or c in "+-."):
+            if i == 0:
+                break
+            continue
+        if c == ":":
+            if i == 0:
+                raise ValueError("missing protocol scheme")
+            scheme, rest = rest[:i].lower(), rest[i + 1:]
+        break
+    query: str | None = None
+    if rest.endswith("?") and rest.count("?") == 1:
+        query, rest = "", rest[:-1]
+    elif "?" in rest:
+        rest, _, query = rest.partition("?")
+    frag = fragment if hash_ else None
+    if not rest.startswith("/"):
+        if scheme:
+            return GoURL(scheme, None, "", "", query, frag, opaque=rest)
+        if ":" in rest.split("/", 1)[0]:
+            raise ValueError("first path segment in URL cannot contain colon")
+    userinfo: str | None = None
+    host = ""
+    if (scheme or not rest.startswith("///")) and rest.startswith("//"):
+        authority, slash, path = rest[2:].partition("/")
+        rest = slash + path
+        at = authority.rfind("@")
+        if at >= 0:
+            userinfo = authority[:at]
+            if any(c not in _USERINFO_CHARS for c in userinfo):
+                raise ValueError("net/url: invalid userinfo")
+        host = _go_parse_host(authority[at + 1:])
+    return GoURL(scheme, userinfo, host, rest, query, frag)
+
+
+def _go_parse_host(host: str) -> str:
+    import json
+    import re
+
+    if host.startswith("["):
+        end = host.rfind("]")
+        if end < 0:
+            raise ValueError("missing ']' in host")
+        if not _valid_optional_port(host[end + 1:]):
+            raise ValueError("invalid port after host")
+    elif (colon := host.rfind(":")) != -1 and not _valid_optional_port(host[colon:]):
+        # Go quotes the port; not here: with a '/' in a password, what looks like the port is part of it.
+        raise ValueError("invalid port after host")
+    for c in host:
+        if c.isascii() and c not in _HOST_CHARS:
+            raise ValueError(f"invalid character {json.dumps(c)} in host name")
+    if re.search(r"%(?![0-9A-Fa-f]{2})", host):
+        raise ValueError("invalid URL escape in host")
+    return host
+
+
+def _go_type(value: Any) -> str:
+    """How encoding/json names a YAML value's type in "cannot unmarshal X into ..."."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "string"
+
+
+def brief(value: Any, limit: int = 60) -> str:
+    """A bounded repr for messages: never the whole of a huge (or alias-expanded) value."""
+    if isinstance(value, (dict, list)):
+        text = f"<{type(value).__name__} of {len(value)} items>"
+    else:
+        text = repr(value) if len(str(value)) <= limit * 4 else repr(str(value)[:limit * 4])
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
 
 
 def url_host(url: str) -> str:
-    """The host a URL (or a scheme-less host:port) names, as Go's url.Parse sees it."""
-    from urllib.parse import urlsplit
-
+    """The host a server or proxy URL names: the same parse as `server_url` (so the same host is checked
+    as is dialled)."""
     try:
-        parts = urlsplit(url if "://" in url else "//" + url)
-        return (parts.hostname or "").rstrip(".")
+        return parse_server(url).hostname.rstrip(".")
     except ValueError:
         return ""
 

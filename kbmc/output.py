@@ -127,11 +127,13 @@ class Output:
         self.raw(text, reveal=True)  # already redacted above, as asked
 
     def manifest(self, text: str) -> None:
-        """A document for another program (`| kubectl apply -f -`): only known credentials are replaced.
+        """A document for another program (`| kubectl apply -f -`), written exactly as rendered.
 
-        Shape-based redaction would rewrite a user's own values that merely look like credentials.
+        Manifests are built from flags and templates, never from kubeconfig credentials, so there is
+        nothing to redact; rewriting a value that happens to equal a password (`kubeblocks` inside
+        `apps.kubeblocks.io`) would corrupt what the user applies.
         """
-        self.raw(redact.known(text), reveal=True)
+        self.raw(text, reveal=True)
 
     def raw(self, text: str, *, reveal: bool = False) -> None:
         sys.stdout.write(text if reveal else redact.text(text))

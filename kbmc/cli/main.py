@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kbmc import __version__
+from kbmc import __version__, redact
 from kbmc.cli.state import Globals, parse_duration, split_contexts, state_of
 from kbmc.errors import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, InputError, KbmcError, ValidationError
 from kbmc.output import FORMATS, Output
@@ -168,6 +168,8 @@ def main(argv: list[str] | None = None) -> None:
     # Shell completion asks about any word: give it every group.
     register_groups(None if any(k.endswith("_COMPLETE") for k in os.environ) else args)
     debug = "--debug" in args
+    for arg in args:  # credentials in URLs given as flags (--server CTX=https://user:pw@host)
+        redact.register_url(arg)
     out = Output(no_color="--no-color" in args)
     _route_warnings(out)
     try:

@@ -217,7 +217,8 @@ def secret_contexts(client: KubeClient, namespace: str, name: str) -> list[str] 
     if found is None:
         return None
     try:
-        doc = load_yaml(base64.b64decode((found.get("data") or {}).get("kubeconfig", "")).decode(), name)
+        doc = load_yaml(base64.b64decode((found.get("data") or {}).get("kubeconfig", "")).decode(), name,
+                        duplicate_keys="last")
     except (YamlError, ValueError, UnicodeDecodeError):
         return []
     contexts = doc.get("contexts") if isinstance(doc, dict) else None

@@ -10,11 +10,12 @@ user's workstation has (exec plugins, loopback servers).
 from __future__ import annotations
 
 import base64
+import copy
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from kbmc import kubeconfig as kc
+from kbmc import redact
 from kbmc.clients import ApiError, ClientRegistry, resource_path
 from kbmc.errors import InputError, OperationError, ValidationError
 from kbmc.validation import context_name, dns1123_label, dns1123_subdomain
@@ -64,16 +65,20 @@ def parse_server_overrides(values: list[str], data_planes: list[str]) -> dict[st
     """`--server CONTEXT=URL` values, checked."""
     overrides: dict[str, str] = {}
     for value in values:
+        redact.register_url(value.partition("=")[2])  # before any message can quote it
+    for value in values:
         context, sep, url = value.partition("=")
         if not sep or not context or not url:
             raise InputError(f"--server {value!r} must be CONTEXT=URL", hint="e.g. --server k8s-1=https://10.0.0.11:6443")
         if context not in data_planes:
             raise InputError(f"--server {value!r}: {context!r} is not a data plane ({', '.join(data_planes)})")
         try:
-            parts = urlsplit(url)
-            parts.port  # noqa: B018 - raises ValueError for a port out of range
-        except ValueError:
-            raise InputError(f"--server {value!r}: {url!r} is not a URL (bad host or port)") from None
+            parts = kc.go_parse_url(url)  # as client-go will parse it in the operator
+            kc.parse_server(url)
+        except ValueError as exc:
+            raise InputError(f"--server {context}=…: not a URL client-go accepts (bad host or port, or user info "
+                             f"it rejects: {exc})",
+                             hint="percent-encode special characters in the user info, e.g. %20 for a space") from None
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise InputError(f"--server {value!r}: {url!r} is not an http(s) URL with a host")
         if context in overrides:
@@ -208,19 +213,79 @@ def prepare(kube: kc.KubeConfig, registry: ClientRegistry, params: PrepareParams
     return result("updated", added, removed, changed, updated["metadata"]["resourceVersion"])
 
 
+# Fields the API server sets; an object sent back to create again must not carry them.
+_SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "managedFields", "generation", "selfLink",
+                  "deletionTimestamp", "deletionGracePeriodSeconds")
+
+
 def _recreate(client: Any, current: dict[str, Any], desired: dict[str, Any], secret_path: str,
               params: PrepareParams) -> dict[str, Any]:
-    """Delete (only this exact object: uid precondition) and create again, for what cannot be updated."""
-    uid = current["metadata"]["uid"]
-    client.request("DELETE", secret_path, body={"kind": "DeleteOptions", "apiVersion": "v1",
-                                                "preconditions": {"uid": uid}})
+    """Delete (only this exact object: uid precondition) and create again, for what cannot be updated.
+
+    Nothing is deleted unless the create is proven to succeed first: a Secret with finalizers (it would
+    linger as "being deleted" and the create would get 409) is refused, and both the delete and the exact
+    new object (under a generated probe name) go through a server-side dry run, which runs RBAC, admission
+    and size validation. If the create still fails after the delete, the old Secret is put back as it was.
+    """
+    where = f"Secret {params.namespace}/{params.secret_name}"
+    meta = current["metadata"]
+    if meta.get("finalizers") or meta.get("deletionTimestamp"):
+        state = "is being deleted" if meta.get("deletionTimestamp") else \
+            f"has finalizers ({', '.join(map(str, meta.get('finalizers') or []))})"
+        raise OperationError(f"{where} {state}: deleting and recreating it would leave the old one terminating and "
+                             f"the new one could not be created; nothing was changed",
+                             hint="remove its finalizers (or let the deletion finish) and run the command again")
     body = dict(desired)
     metadata = dict(desired["metadata"])
-    metadata["labels"] = {**(current["metadata"].get("labels") or {}), **MANAGED_BY}
-    metadata["annotations"] = {**(current["metadata"].get("annotations") or {}), **desired["metadata"]["annotations"]}
+    metadata["labels"] = {**(meta.get("labels") or {}), **MANAGED_BY}
+    metadata["annotations"] = {**(meta.get("annotations") or {}), **desired["metadata"]["annotations"]}
     body["metadata"] = metadata
-    created: dict[str, Any] = client.create(resource_path("v1", "secrets", params.namespace), body)
-    return created
+    collection = resource_path("v1", "secrets", params.namespace)
+    delete_options = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": meta["uid"]}}
+    probe = {**body, "metadata": {**{k: v for k, v in metadata.items() if k != "name"},
+                                  "generateName": f"{params.secret_name[:200]}-kbmc-probe-"}}
+    try:
+        # In the body: the API server reads DeleteOptions from a body and ignores the query then.
+        client.request("DELETE", secret_path, body={**delete_options, "dryRun": ["All"]})
+        client.create(collection, probe, dry_run=True)
+    except ApiError as exc:
+        raise OperationError(f"{where} is immutable and cannot be recreated: a dry run of the delete and create "
+                             f"failed ({exc.summary}); nothing was changed") from None
+    client.request("DELETE", secret_path, body=delete_options)
+    try:
+        created: dict[str, Any] = client.create(collection, body)
+        return created
+    except ApiError as exc:
+        failure = exc.summary
+    restore = copy.deepcopy(current)
+    for key in _SERVER_FIELDS:
+        restore["metadata"].pop(key, None)
+    restore.pop("status", None)
+    try:
+        client.create(collection, restore)
+    except ApiError as exc:
+        backup = _backup(current, params)
+        raise OperationError(f"{where}: deleted the old Secret, then creating the new one failed ({failure}) and "
+                             f"putting the old one back failed too ({exc.summary}); the old Secret is saved in "
+                             f"{backup} (mode 0600): restore it with kubectl create -f {backup}") from None
+    raise OperationError(f"{where}: deleted the old Secret, then creating the new one failed ({failure}); the old "
+                         f"Secret was put back as it was (same data and keys, new uid); the kubeconfig was not "
+                         f"updated")
+
+
+def _backup(secret: dict[str, Any], params: PrepareParams) -> str:
+    """The Secret as JSON in a new 0600 file (the last copy of its data); returns the path."""
+    import json
+    import os
+    import tempfile
+
+    restore = copy.deepcopy(secret)
+    for key in _SERVER_FIELDS:
+        restore["metadata"].pop(key, None)
+    fd, path = tempfile.mkstemp(prefix=f"kbmc-{params.namespace}-{params.secret_name}-", suffix=".json")
+    with os.fdopen(fd, "w") as f:  # mkstemp creates it 0600
+        json.dump(restore, f, indent=2)
+    return path
 
 
 def _refuse_removing_live_contexts(registry: ClientRegistry, params: PrepareParams, removed: list[str]) -> None:
@@ -283,7 +348,7 @@ def _readable_kubeconfig(current: dict[str, Any], params: PrepareParams, lenient
         return {}
     try:
         doc = load_yaml(base64.b64decode(data[SECRET_KEY]).decode(),
-                        f"Secret {params.namespace}/{params.secret_name}")
+                        f"Secret {params.namespace}/{params.secret_name}", duplicate_keys="last")
     except (ValueError, UnicodeDecodeError):
         doc = None
     except InputError:
@@ -315,7 +380,7 @@ def diff_contexts(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], 
 
 def redacted_secret(secret: dict[str, Any]) -> dict[str, Any]:
     """The Secret as a user may see it: kubeconfig as readable stringData, credentials replaced."""
-    kubeconfig = load_yaml(base64.b64decode(secret["data"][SECRET_KEY]).decode(), "secret")
+    kubeconfig = load_yaml(base64.b64decode(secret["data"][SECRET_KEY]).decode(), "secret", duplicate_keys="last")
     out = {k: v for k, v in secret.items() if k != "data"}
     out["stringData"] = {SECRET_KEY: dump_yaml(kc.redact_doc(kubeconfig))}
     return out

@@ -488,3 +488,100 @@ def test_the_leak_test_fails_without_redaction(kbmc, bed, tmp_path: Path, monkey
     # Every form leaks, but the inline and the rejected token: no message quotes them any more.
     assert sorted(leaks(text, secrets)) == sorted(set(secrets) - {"inline token", "rejected token"}), \
         leaks(text, secrets)
+
+
+@pytest.mark.parametrize("password", ["s3cr'et99-x", "p@ss@word99", "pa/ssw0rd99"])
+def test_url_credentials_in_flags_and_proxy_urls_never_show(kbmc, bed, tmp_path: Path, unique_name,
+                                                            password: str) -> None:
+    """Go's net/url reads user info up to the last '@'; '/', "'" and '@' in a password once leaked half or all."""
+    cluster, _ = k8s1(bed)
+    path = variant(bed, tmp_path, "proxied", cluster={**cluster, "proxy-url": f"http://alice:{password}@127.0.0.2:3128"})
+    ns = unique_name("kbs")
+    for mode in ([], ["-o", "json"]):
+        r = kbmc("env", "prepare", "--context", "cp", "--data-planes", "k8s-1,k8s-2", "-n", ns, "--allow-loopback",
+                 "--server", f"k8s-2=https://bob:{password}@127.0.0.1:6443", "--dry-run", *mode, kubeconfig=path)
+        for part in (password, *[p for p in password.replace("/", "@").split("@") if len(p) >= 4]):
+            assert part not in r.output, (part, r.output)
+        # Shown redacted, or (a '/' in the user info: Go's url.Parse rejects it) refused without quoting it.
+        assert "REDACTED" in r.output if r.code == 0 else r.code == 2 and "invalid port after host" in r.output
+
+
+def immutable_secret(kbmc, bed, cp, ns: str, extra: bytes) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    assert prepare(kbmc, bed, ns, "--allow-loopback", planes="k8s-1").code == 0
+    cp.patch(secret_path(ns), {"immutable": True, "data": {"extra": base64.b64encode(extra).decode()}})
+    return cp.get(secret_path(ns))  # type: ignore[no-any-return]
+
+
+def test_force_on_an_immutable_secret_with_finalizers_changes_nothing(kbmc, bed, registry: ClientRegistry,
+                                                                       unique_name) -> None:
+    """Deleting it would leave it terminating; the create would get 409 and every kept key would be lost."""
+    ns = unique_name("kbs")
+    cp = registry.for_context("cp")
+    before = immutable_secret(kbmc, bed, cp, ns, b"keep-me")
+    cp.patch(secret_path(ns), {"metadata": {"finalizers": ["example.com/hold"]}})
+    r = prepare(kbmc, bed, ns, "--allow-loopback", "--force", planes="k8s-1,k8s-2")
+    assert r.code == 1 and "finalizers (example.com/hold)" in r.stderr and "nothing was changed" in r.stderr
+    after = cp.get(secret_path(ns))
+    assert after["metadata"]["uid"] == before["metadata"]["uid"] and "deletionTimestamp" not in after["metadata"]
+    assert base64.b64decode(after["data"]["extra"]) == b"keep-me"
+    cp.patch(secret_path(ns), {"metadata": {"finalizers": None}})
+    cp.delete(resource_path("v1", "namespaces", name=ns))
+
+
+def test_force_on_an_immutable_secret_proves_the_create_before_deleting(kbmc, bed, registry: ClientRegistry,
+                                                                        unique_name) -> None:
+    """Other keys near the 1 MiB limit: the new object is refused (422) by a dry run, before anything is deleted."""
+    ns = unique_name("kbs")
+    cp = registry.for_context("cp")
+    assert prepare(kbmc, bed, ns, "--allow-loopback", planes="k8s-1").code == 0
+    size = len(base64.b64decode(cp.get(secret_path(ns))["data"]["kubeconfig"]))
+    before = immutable_secret(kbmc, bed, cp, ns, b"x" * (1024 * 1024 - size - 16))
+    r = prepare(kbmc, bed, ns, "--allow-loopback", "--force", planes="k8s-1,k8s-2")
+    assert r.code == 1 and "dry run" in r.stderr and "nothing was changed" in r.stderr, r.stderr
+    after = cp.get(secret_path(ns))
+    assert after["metadata"]["uid"] == before["metadata"]["uid"] and after["data"] == before["data"]
+    assert [s for s in cp.get(resource_path("v1", "secrets", ns))["items"] if "probe" in s["metadata"]["name"]] == []
+    cp.delete(resource_path("v1", "namespaces", name=ns))
+
+
+def test_a_token_no_http_header_can_carry_reads_as_invalid_credentials(kbmc, bed, tmp_path: Path) -> None:
+    """Once "unreachable: 'latin-1' codec can't encode…" for a reachable server."""
+    path = variant(bed, tmp_path, "non-latin1", user={"token": "t\u0151k\u0115n-\u0109-value"})
+    r, rows = check_rows(kbmc, path)
+    assert r.code == 1
+    error = rows["k8s-1"]["error"]
+    assert error.startswith("invalid credentials") and "unreachable" not in error, error
+
+
+def test_force_without_create_permission_deletes_nothing(kbmc, bed, registry: ClientRegistry, unique_name,
+                                                         tmp_path: Path) -> None:
+    """RBAC allows delete but not create: the dry-run create is forbidden, so the Secret is never deleted."""
+    ns = unique_name("kbs")
+    cp = registry.for_context("cp")
+    before = immutable_secret(kbmc, bed, cp, ns, b"keep-me")
+    grant = unique_name("kbmc-no-create")
+    rules = [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "delete", "update", "patch"]},
+             {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]}]
+    cp.create(resource_path("rbac.authorization.k8s.io/v1", "clusterroles"),
+              {"metadata": {"name": grant}, "rules": rules})
+    cp.create(resource_path("rbac.authorization.k8s.io/v1", "clusterrolebindings"),
+              {"metadata": {"name": grant}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                                       "name": grant},
+               "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "kbmc-viewer"}]})
+
+    def as_viewer(doc: dict[str, Any]) -> None:
+        user = next(c["context"]["user"] for c in doc["contexts"] if c["name"] == "cp")
+        for u in doc["users"]:
+            if u["name"] == user:
+                u["user"] = {"token": bed.state.clusters["cp"].viewer_token}
+
+    path = variant(bed, tmp_path, "no-create", edit=as_viewer)
+    try:
+        r = prepare(kbmc, bed, ns, "--allow-loopback", "--force", kubeconfig=path, planes="k8s-1,k8s-2")
+        assert r.code == 1 and "nothing was changed" in r.stderr and "forbidden" in r.stderr, r.stderr
+        after = cp.get(secret_path(ns))
+        assert after["metadata"]["uid"] == before["metadata"]["uid"] and after["data"] == before["data"]
+    finally:
+        for kind in ("clusterrolebindings", "clusterroles"):
+            cp.delete(resource_path("rbac.authorization.k8s.io/v1", kind, name=grant))
+        cp.delete(resource_path("v1", "namespaces", name=ns))

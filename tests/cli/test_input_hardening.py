@@ -7,8 +7,11 @@ the differential tests against Kubernetes' own validators are in tests/unit/test
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -442,11 +445,70 @@ def test_duplicate_keys_are_refused(kbmc, no_kubeconfig, tmp_path, text) -> None
     one_error(kbmc("validate"), "duplicate key")
 
 
-def test_duplicate_keys_in_a_kubeconfig_are_refused(kbmc, tmp_path) -> None:
+KUBECONFIG_TEXT = ("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n"
+                   "contexts:\n- name: ctx-x\n  context:\n    cluster: c\n- name: ctx-y\n  context:\n    cluster: c\n")
+
+
+def kubectl_current_context(path: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KUBECACHEDIR": str(path.parent / "kube-cache")}
+    return subprocess.run(["kubectl", f"--kubeconfig={path}", "config", "current-context"], capture_output=True,
+                          text=True, env=env, timeout=60, check=False)
+
+
+def test_duplicate_keys_in_a_kubeconfig_follow_kubectl_last_wins(kbmc, tmp_path) -> None:
+    """kubectl 1.32 accepts duplicate keys in a kubeconfig (the last wins); an earlier test wrongly said it refuses."""
+    from kbmc import kubeconfig as kc
+
     kube = tmp_path / "kubeconfig"
-    kube.write_text("current-context: a\ncurrent-context: b\ncontexts: []\n")
-    r = kbmc("--context", "cp", "--data-planes", "k8s-1", "env", "check", kubeconfig=kube)
-    one_error(r, "duplicate key 'current-context'")
+    kube.write_text(KUBECONFIG_TEXT + "current-context: ctx-x\ncurrent-context: ctx-y\n")
+    assert kubectl_current_context(kube).stdout.strip() == "ctx-y"  # the oracle
+    assert kc.load(str(kube)).current_context == "ctx-y"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be-bom", "utf-8-sig", "utf-32"])
+def test_kubeconfig_encodings_as_kubectl_reads_them(kbmc, tmp_path, encoding: str) -> None:
+    """UTF-16 with a BOM (either order) and UTF-8 with a BOM are read by kubectl; UTF-32 is not."""
+    from kbmc import kubeconfig as kc
+
+    text = KUBECONFIG_TEXT + "current-context: ctx-x\n"
+    raw = b"\xfe\xff" + text.encode("utf-16-be") if encoding == "utf-16-be-bom" else text.encode(encoding)
+    kube = tmp_path / "kubeconfig"
+    kube.write_bytes(raw)
+    oracle = kubectl_current_context(kube)
+    if encoding == "utf-32":
+        assert oracle.returncode != 0 and "control characters" in oracle.stderr
+        with pytest.raises(InputError, match="UTF-32"):
+            kc.load(str(kube))
+    else:
+        assert oracle.stdout.strip() == "ctx-x", oracle.stderr
+        assert kc.load(str(kube)).current_context == "ctx-x"
+
+
+def alias_bomb(levels: int = 9) -> str:
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, levels):
+        lines.append(f"{chr(97 + i)}: &{chr(97 + i)} [" + ",".join([f"*{chr(96 + i)}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_while_loading_every_yaml(kbmc, no_kubeconfig, tmp_path) -> None:
+    """Nine levels of nine aliases once took >2 GB and ended in `unexpected MemoryError`."""
+    kube = tmp_path / "kubeconfig"
+    kube.write_text(alias_bomb() + KUBECONFIG_TEXT.replace("server: https://127.0.0.1:1", "server: *i")
+                    + "current-context: ctx-x\n")
+    oracle = kubectl_current_context(kube)
+    assert oracle.returncode != 0 and "excessive aliasing" in oracle.stderr
+    r = kbmc("--context", "ctx-x", "--data-planes", "ctx-y", "env", "check", kubeconfig=kube)
+    one_error(r, "excessive aliasing")
+    (tmp_path / "kbmc.yaml").write_text(alias_bomb() + "controlPlane:\n  context: *i\n")
+    one_error(kbmc("validate"), "excessive aliasing")
+
+
+def test_ordinary_aliases_and_merge_keys_still_load(tmp_path) -> None:
+    from kbmc.yamlio import load_yaml
+
+    doc = load_yaml("base: &b {cpu: 1}\nx:\n  <<: *b\n  mem: 2\nl: [*b, *b, *b]\n", "t")
+    assert doc["x"] == {"cpu": 1, "mem": 2} and doc["l"] == [{"cpu": 1}] * 3
 
 
 def test_one_problem_is_one_line(kbmc, no_kubeconfig, tmp_path) -> None:
@@ -497,3 +559,112 @@ def test_511_planes_find_exactly_the_overlapping_ones() -> None:
     assert "dataPlanes[10].cilium.podCIDR" in flagged
     assert {f"dataPlanes[{i}].cilium.podCIDR" for i in range(256) if i != 10} <= flagged
     assert not any(f"dataPlanes[{i}]." in p for p in problems for i in range(256, 400))
+
+
+def test_a_kubeconfig_password_never_rewrites_a_rendered_manifest(kbmc, tmp_path: Path) -> None:
+    """`password: kubeblocks` once turned `apps.kubeblocks.io` into `apps.REDACTED.io` (exit 0, kubectl then fails)."""
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "k8s-1",
+        "clusters": [{"name": "k8s-1", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": {"username": "admin", "password": "kubeblocks"}}],
+        "contexts": [{"name": "k8s-1", "context": {"cluster": "k8s-1", "user": "u"}}]}))
+    try:
+        for fmt in ([], ["-o", "json"]):
+            r = kbmc(*fmt, "cluster", "create", "etcd", "--placement", "k8s-1", kubeconfig=path)
+            assert r.code == 0, r.stderr
+            assert "REDACTED" not in r.stdout and "apps.kubeblocks.io/v1" in r.stdout
+    finally:
+        from kbmc import redact
+
+        redact.forget_all()  # registered values are process-wide: do not leak this one into later tests
+
+
+# ---- kubeconfigs kubectl cannot load are refused before anything connects (kubectl is the oracle) --------------
+
+
+def _mismatched_cert_and_key() -> tuple[str, str]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key, other = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "u")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    pem_key = other.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption())
+    return (base64.b64encode(cert.public_bytes(serialization.Encoding.PEM)).decode(),
+            base64.b64encode(pem_key).decode())
+
+
+def bad_kubeconfig(tmp_path: Path, case: str) -> tuple[Path, str]:
+    """(kubeconfig, what kubectl and kbmc both say) for one class of entry client-go cannot load."""
+    cluster: dict[str, Any] = {"server": "https://127.0.0.1:1"}
+    user: dict[str, Any] = {"token": "a-good-token-value"}
+    context: dict[str, Any] = {"cluster": "c", "user": "u"}
+    expect = {"namespace-int": "cannot unmarshal number", "token-int": "cannot unmarshal number",
+              "server-int": "cannot unmarshal number", "insecure-string": "cannot unmarshal string",
+              "bad-base64": "illegal base64 data", "key-mismatch": "private key does not match public key",
+              "key-not-pem": "failed to find any PEM data in key input",
+              "token-file-newline": "invalid header field value",
+              "proxy-space": "could not parse", "proxy-quote": "could not parse",
+              "proxy-backslash": "could not parse"}[case]
+    if case == "namespace-int":
+        context["namespace"] = 123
+    elif case == "token-int":
+        user["token"] = 12345678
+    elif case == "server-int":
+        cluster["server"] = 47053
+    elif case == "insecure-string":
+        cluster["insecure-skip-tls-verify"] = "yes"
+    elif case == "bad-base64":
+        cluster["certificate-authority-data"] = "not*base64!"
+    elif case in ("key-mismatch", "key-not-pem"):
+        cert, key = _mismatched_cert_and_key()
+        user = {"client-certificate-data": cert,
+                "client-key-data": key if case == "key-mismatch" else base64.b64encode(b"plain text").decode()}
+    elif case == "token-file-newline":
+        token_file = tmp_path / "token"
+        token_file.write_text("first-part\nsecond-part\n")
+        user = {"tokenFile": str(token_file)}
+    else:
+        char = {"proxy-space": " ", "proxy-quote": '"', "proxy-backslash": "\\"}[case]
+        cluster["proxy-url"] = f"http://alice:pa{char}ss-w0rd@127.0.0.1:3"
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": "k8s-1",
+                                    "clusters": [{"name": "c", "cluster": cluster}],
+                                    "users": [{"name": "u", "user": user}],
+                                    "contexts": [{"name": "k8s-1", "context": context},
+                                                 {"name": "cp", "context": {"cluster": "c", "user": "u"}}]}))
+    return path, expect
+
+
+@pytest.mark.parametrize("case", ["namespace-int", "token-int", "server-int", "insecure-string", "bad-base64",
+                                  "key-mismatch", "key-not-pem", "token-file-newline", "proxy-space", "proxy-quote",
+                                  "proxy-backslash"])
+def test_kubeconfig_entries_client_go_cannot_load_are_refused(kbmc, tmp_path: Path, case: str) -> None:
+    path, expect = bad_kubeconfig(tmp_path, case)
+    env = {**os.environ, "KUBECACHEDIR": str(tmp_path / "kube-cache")}
+    oracle = subprocess.run(["kubectl", f"--kubeconfig={path}", "--context=k8s-1", "--request-timeout=5s",
+                             "get", "--raw", "/version"], capture_output=True, text=True, env=env, timeout=60,
+                            check=False)
+    assert oracle.returncode != 0 and expect in oracle.stderr, oracle.stderr
+    for command in (["env", "check"], ["env", "prepare", "--allow-loopback", "--dry-run"]):
+        r = kbmc("--context", "cp", "--data-planes", "k8s-1", *command, kubeconfig=path)
+        assert r.code == 2 and expect in r.stderr, (command, r.stderr)
+        assert "unreachable" not in r.stderr and "pa ss-w0rd" not in r.output and 'pa"ss' not in r.output
+
+
+@pytest.mark.parametrize("server", ["127.0.0.1:47053/?x=://", "localhost:6443#://", "[::1]:6443/#://"])
+def test_loopback_check_uses_the_parse_that_dials(kbmc, tmp_path: Path, server: str) -> None:
+    """url_host and server_url once parsed differently: a scheme-less server with `://` later slipped through."""
+    from kbmc import kubeconfig as kc
+
+    assert kc.is_loopback_server(server)
+    assert kc.url_host(kc.server_url({"server": server})) == kc.url_host(server)

@@ -12,7 +12,7 @@ import yaml
 from kbmc import kubeconfig as kc
 from kbmc import redact
 from kbmc.clients import _short, impersonation_headers
-from kbmc.errors import InputError
+from kbmc.errors import InputError, OperationError
 
 
 @pytest.fixture(autouse=True)
@@ -261,3 +261,50 @@ def test_bad_server_port_is_input_error_not_a_crash(kbmc, tmp_path: Path) -> Non
     bad = config(tmp_path, {"token": "t0k3n-x"}, {"server": "https://api.invalid:99999"})
     r = kbmc("env", "check", "--context", "x", "--data-planes", "x", kubeconfig=bad)
     assert r.code == 2 and "is not a URL or a host:port pair" in r.stderr and "unexpected" not in r.stderr
+
+
+def test_recreate_puts_the_old_secret_back_when_the_create_fails_after_the_delete() -> None:
+    """The dry runs passed, but the real create failed (a race, a webhook): the old Secret must not be lost."""
+    from kbmc.clients import ApiError
+    from kbmc.env import secret
+
+    old = {"apiVersion": "v1", "kind": "Secret", "type": secret.SECRET_TYPE, "immutable": True,
+           "metadata": {"name": "s", "namespace": "ns", "uid": "u1", "resourceVersion": "7", "labels": {"a": "b"}},
+           "data": {"kubeconfig": "b2xk", "extra": "a2VlcA=="}}
+    calls: list[tuple[str, Any, Any]] = []
+
+    class Client:
+        def request(self, method: str, path: str, *, body: Any = None) -> Any:
+            calls.append((method, body, None))
+
+        def create(self, path: str, body: Any, *, dry_run: bool = False) -> Any:
+            calls.append(("POST", body, dry_run))
+            if not dry_run and body["data"].get("kubeconfig") != "b2xk":
+                raise ApiError("cp", "POST", path, 422, "Invalid", {"message": "denied by a webhook"})
+            return body
+
+    params = secret.PrepareParams("cp", ["k8s-1"], "ns", "s", force=True)
+    desired = {**old, "metadata": {"name": "s", "namespace": "ns", "labels": {}, "annotations": {}},
+               "data": {"kubeconfig": "bmV3", "extra": "a2VlcA=="}}
+    with pytest.raises(OperationError, match="the old Secret was put back as it was") as err:
+        secret._recreate(Client(), old, desired, "/api/v1/namespaces/ns/secrets/s", params)
+    assert "denied by a webhook" in str(err.value)
+    restored = calls[-1][1]
+    assert restored["data"] == old["data"] and restored["immutable"] is True
+    assert "uid" not in restored["metadata"] and "resourceVersion" not in restored["metadata"]
+    assert [c[0] for c in calls] == ["DELETE", "POST", "DELETE", "POST", "POST"]
+    assert calls[0][1]["dryRun"] == ["All"] and calls[1][2] is True  # proven before the real delete
+
+
+@pytest.mark.parametrize(("reason", "category"), [
+    ("116, '[X509: KEY_VALUES_MISMATCH] key values mismatch (_ssl.c:4030)'", "TLS error"),
+    ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed", "TLS error"),
+    ("'latin-1' codec can't encode characters in position 7-9: ordinal not in range(256)",
+     "invalid credentials (cannot be sent in an HTTP header)"),
+    ("Failed to establish a new connection: [Errno 111] Connection refused", "unreachable"),
+])
+def test_transport_failures_are_named_by_what_failed(reason: str, category: str) -> None:
+    from kbmc.clients import ApiError
+
+    err = ApiError("k8s-1", "GET", "/version", 0, reason, {})
+    assert err.summary == f"{category}: {reason}" and f": {category}: " in str(err)
