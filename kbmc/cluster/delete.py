@@ -1,9 +1,11 @@
 """Deleting a Cluster across clusters: the operator's part in the control plane, then what it leaves behind.
 
 KubeBlocks 0.9's deletion looks only in the control plane: in every data plane it leaves the Cluster's
-Services and ConfigMaps, held by its own finalizer (a plain delete hangs). This removes exactly the
-objects labelled with both `app.kubernetes.io/instance=<cluster>` and `app.kubernetes.io/managed-by=kubeblocks`
-in the Cluster's namespace, never anything else: a user's object carrying the same instance label stays.
+Services and ConfigMaps, held by its own finalizer (a plain delete hangs), and the ServiceAccount and RoleBinding
+it made for the pods. This removes exactly the objects labelled with both `app.kubernetes.io/instance=<cluster>`
+and `app.kubernetes.io/managed-by=kubeblocks` in the Cluster's namespace (and such ClusterRoleBindings for it),
+plus its InstanceSets' own objects (found by the Cluster's component names), never anything else: a user's object
+carrying the same instance label stays.
 """
 
 from __future__ import annotations

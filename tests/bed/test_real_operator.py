@@ -303,6 +303,11 @@ def test_status_list_and_delete_a_cluster_across_the_data_planes(kbmc, operator:
     mine = {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "users-own", "labels": {"app.kubernetes.io/instance": name}}}
     k8s1.create(resource_path("v1", "configmaps", ns), mine)
+    # Another Cluster's InstanceSet object whose name merely starts with this Cluster's: never touched either.
+    other_its = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+        "name": f"{name}-x-etcd-rsm-env", "labels": {"workloads.kubeblocks.io/managed-by": "InstanceSet",
+                                                    "workloads.kubeblocks.io/instance": f"{name}-x-etcd"}}}
+    k8s1.create(resource_path("v1", "configmaps", ns), other_its)
 
     def objects(context: str) -> list[str]:
         client = operator.registry.for_context(context)
@@ -314,6 +319,7 @@ def test_status_list_and_delete_a_cluster_across_the_data_planes(kbmc, operator:
     r = kbmc("cluster", "delete", name, "-n", ns, "--context", "cp", "--dry-run", kubeconfig=kubeconfig)
     assert r.code == 0, r.stderr
     assert f"service/{name}-etcd-peer-0" in r.stderr and "users-own" not in r.stderr
+    assert f"configmap/{name}-etcd-rsm-env" in r.stderr and f"{name}-x-etcd" not in r.stderr
     assert {c: objects(c) for c in PLACEMENT} == before
     assert _cluster_phase(operator.cp, ns, name) == "Running"
 
@@ -346,6 +352,7 @@ def test_status_list_and_delete_a_cluster_across_the_data_planes(kbmc, operator:
     report = {p["context"]: p["removed"] for p in json.loads(r.stdout)["dataPlanes"]}
     assert all(f"service/{name}-etcd-peer-0" in report[c] for c in PLACEMENT), report
     assert {c: objects(c) for c in PLACEMENT} == {"k8s-1": ["configmaps/users-own"], "k8s-2": [], "k8s-3": []}
+    assert k8s1.get_or_none(resource_path("v1", "configmaps", ns, f"{name}-x-etcd-rsm-env")) is not None
 
 
 def test_delete_refuses_a_do_not_terminate_cluster(kbmc, operator: Operator, unique_name) -> None:
@@ -361,9 +368,11 @@ def test_delete_refuses_a_do_not_terminate_cluster(kbmc, operator: Operator, uni
 
 # The e2e test's ComponentDefinition: the minimal one plus one lifecycle action, which is what makes 0.9.3 create
 # the ServiceAccount `kb-<cluster>` and its RoleBinding to `kubeblocks-cluster-pod-role` in the data planes
-# (transformer_component_rbac.go). A custom `readonly` exec action: the manager itself never runs it (lorry does,
-# on a role change), and it runs in the main container's image, so the injected lorry sidecar needs no image of
-# its own beyond the init container copying lorry in; the bed has no kubelet, so no image is ever pulled.
+# (transformer_component_rbac.go). (A volume highWatermark, for volume protection and its ClusterRoleBinding, keeps
+# the Cluster from Running on the bed: "pods are not ready".) A custom `readonly`
+# exec action: the manager itself never runs it (lorry does, on a role change), and it runs in the main
+# container's image, so the injected lorry sidecar needs no image of its own beyond the init container copying
+# lorry in; the bed has no kubelet, so no image is ever pulled.
 POD_ROLE = "kubeblocks-cluster-pod-role"
 VOLUME_PROTECTION_ROLE = "kubeblocks-volume-protection-pod-role"
 COMPONENT_DEFINITION_WITH_ACTIONS: dict[str, Any] = {
@@ -457,11 +466,10 @@ def test_end_to_end_on_a_fresh_bed_kbmc_installs_the_operator_the_runner_runs_it
             assert bindings, f"{context}: no RoleBinding of {sa} to {POD_ROLE}"
             role = client.get(resource_path("rbac.authorization.k8s.io/v1", "clusterroles", name=POD_ROLE))
             assert role.get("rules") and not role.get("aggregationRule"), context
-            # Only with volume protection (a volume's highWatermark): then it is bound cluster-wide too.
-            crb = client.get_or_none(resource_path("rbac.authorization.k8s.io/v1", "clusterrolebindings",
-                                                   name=f"kb-{name}"))
+            # Only with volume protection (a volume's highWatermark, not used here): then bound cluster-wide too.
+            crb = client.get_or_none(resource_path("rbac.authorization.k8s.io/v1", "clusterrolebindings", name=sa))
             if crb is not None:
-                assert crb["roleRef"]["name"] == VOLUME_PROTECTION_ROLE
+                assert crb["roleRef"]["name"] == VOLUME_PROTECTION_ROLE, context
                 assert client.get_or_none(resource_path("rbac.authorization.k8s.io/v1", "clusterroles",
                                                         name=VOLUME_PROTECTION_ROLE)) is not None, context
 
