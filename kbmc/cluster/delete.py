@@ -1,9 +1,11 @@
 """Deleting a Cluster across clusters: the operator's part in the control plane, then what it leaves behind.
 
 KubeBlocks 0.9's deletion looks only in the control plane: in every data plane it leaves the Cluster's
-Services and ConfigMaps, held by its own finalizer (a plain delete hangs). This removes exactly the
-objects labelled with both `app.kubernetes.io/instance=<cluster>` and `app.kubernetes.io/managed-by=kubeblocks`
-in the Cluster's namespace, never anything else: a user's object carrying the same instance label stays.
+Services and ConfigMaps, held by its own finalizer (a plain delete hangs), and the ServiceAccount and RoleBinding
+it made for the pods. This removes exactly the objects labelled with both `app.kubernetes.io/instance=<cluster>`
+and `app.kubernetes.io/managed-by=kubeblocks` in the Cluster's namespace (and such ClusterRoleBindings for it),
+plus its InstanceSets' own objects (found by the Cluster's component names), never anything else: a user's object
+carrying the same instance label stays.
 """
 
 from __future__ import annotations
@@ -22,8 +24,21 @@ PLACEMENT_ANNOTATION = "apps.kubeblocks.io/multi-cluster-placement"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "kubeblocks"
-# What the operator creates in a data plane for a Cluster (namespaced, core API).
-LEFTOVER_KINDS = ("pods", "services", "configmaps", "secrets", "persistentvolumeclaims")
+RBAC = "rbac.authorization.k8s.io/v1"
+# What the operator creates in a data plane for a Cluster, namespaced: (apiVersion, plural). The ServiceAccount
+# `kb-<cluster>` and its RoleBinding come with a ComponentDefinition that has lifecycleActions (or volume or data
+# protection); 0.9's WipeOut deletes them in the control plane only.
+LEFTOVER_KINDS = (("v1", "pods"), ("v1", "services"), ("v1", "configmaps"), ("v1", "secrets"),
+                  ("v1", "persistentvolumeclaims"), ("v1", "serviceaccounts"), (RBAC, "rolebindings"))
+# The InstanceSet's own objects (its headless Service and `-rsm-env` ConfigMap) carry only the InstanceSet's labels;
+# its name is `<cluster>-<component>`. Found through the Cluster's component names (its spec, or the component
+# label of its other leftovers), so another Cluster's InstanceSet is never matched by a name prefix.
+ITS_KINDS = (("v1", "services"), ("v1", "configmaps"))
+ITS_MANAGED_BY_LABEL = "workloads.kubeblocks.io/managed-by"
+ITS_INSTANCE_LABEL = "workloads.kubeblocks.io/instance"
+COMPONENT_LABEL = "apps.kubeblocks.io/component-name"
+# Cluster-scoped: the volume-protection ClusterRoleBinding `kb-<cluster>`, when the operator made one.
+CLUSTER_SCOPED_KINDS = ((RBAC, "clusterrolebindings"),)
 
 
 @dataclass
@@ -53,13 +68,33 @@ def selector(name: str) -> str:
     return f"{INSTANCE_LABEL}={name},{MANAGED_BY_LABEL}={MANAGED_BY}"
 
 
-def leftovers(registry: ClientRegistry, context: str, namespace: str, name: str) -> list[tuple[str, dict[str, Any]]]:
-    """(plural, object) of every object of the Cluster in one cluster's namespace."""
+Leftover = tuple[str, str, str | None, dict[str, Any]]  # apiVersion, plural, namespace (None: cluster-scoped), object
+
+
+def leftovers(registry: ClientRegistry, context: str, namespace: str, name: str,
+              components: frozenset[str] = frozenset()) -> list[Leftover]:
+    """Every object of the Cluster in one cluster: in its namespace, its InstanceSets' objects, and the
+    cluster-scoped bindings for it. `components`: the Cluster's component names, when known from its spec."""
     client = registry.for_context(context)
-    found: list[tuple[str, dict[str, Any]]] = []
-    for plural in LEFTOVER_KINDS:
-        items = client.get(resource_path("v1", plural, namespace), labelSelector=selector(name)).get("items", [])
-        found += [(plural, obj) for obj in items if _ours(obj, name)]
+    found: list[Leftover] = []
+    for api, plural in LEFTOVER_KINDS:
+        items = client.get(resource_path(api, plural, namespace), labelSelector=selector(name)).get("items", [])
+        found += [(api, plural, namespace, obj) for obj in items if _ours(obj, name)]
+    components = components | {c for *_, obj in found
+                               if (c := (obj["metadata"].get("labels") or {}).get(COMPONENT_LABEL))}
+    instance_sets = {f"{name}-{c}" for c in components}
+    if instance_sets:
+        for api, plural in ITS_KINDS:
+            items = client.get(resource_path(api, plural, namespace),
+                               labelSelector=f"{ITS_MANAGED_BY_LABEL}=InstanceSet").get("items", [])
+            found += [(api, plural, namespace, obj) for obj in items
+                      if (obj["metadata"].get("labels") or {}).get(ITS_INSTANCE_LABEL) in instance_sets
+                      and all(obj["metadata"]["name"] != o["metadata"]["name"] or p != plural for _, p, _, o in found)]
+    for api, plural in CLUSTER_SCOPED_KINDS:
+        items = client.get(resource_path(api, plural), labelSelector=selector(name)).get("items", [])
+        # The same Cluster name may live in another namespace: only bindings for a subject in this one.
+        found += [(api, plural, None, obj) for obj in items if _ours(obj, name) and any(
+            s.get("namespace") == namespace for s in obj.get("subjects") or [])]
     return found
 
 
@@ -79,7 +114,9 @@ def delete(registry: ClientRegistry, params: DeleteParams,
     path = resource_path(f"{GROUP}/{params.api}", "clusters", params.namespace, params.name)
     cluster = cp.get_or_none(path)
     planes = list(params.data_planes)
+    components: frozenset[str] = frozenset()
     if cluster is not None:
+        components = frozenset(c["name"] for c in cluster.get("spec", {}).get("componentSpecs") or [] if c.get("name"))
         if cluster.get("spec", {}).get("terminationPolicy") == "DoNotTerminate":
             raise OperationError(
                 f"Cluster {params.namespace}/{params.name} has terminationPolicy DoNotTerminate: not deleting it",
@@ -88,8 +125,9 @@ def delete(registry: ClientRegistry, params: DeleteParams,
         planes = [c for c in placement.split(",") if c] or planes
     result = DeleteResult(params.name, params.namespace, found=cluster is not None)
     if params.dry_run:
-        result.planes = fan_out(planes, lambda ctx: [_kind_name(p, o) for p, o in
-                                                     leftovers(registry, ctx, params.namespace, params.name)])
+        result.planes = fan_out(planes, lambda ctx: [_kind_name(p, o) for _, p, _, o in
+                                                     leftovers(registry, ctx, params.namespace, params.name,
+                                                                       components)])
         return result
     if cluster is not None:
         cp.delete(path)
@@ -101,15 +139,16 @@ def delete(registry: ClientRegistry, params: DeleteParams,
 
         wait_for(f"Cluster {params.namespace}/{params.name} to be deleted by the operator", gone,
                  timeout=params.timeout, interval=1.0, on_progress=on_progress)
-    result.planes = fan_out(planes, lambda ctx: _remove(registry, ctx, params.namespace, params.name))
+    result.planes = fan_out(planes, lambda ctx: _remove(registry, ctx, params.namespace, params.name, components))
     return result
 
 
-def _remove(registry: ClientRegistry, context: str, namespace: str, name: str) -> list[str]:
+def _remove(registry: ClientRegistry, context: str, namespace: str, name: str,
+            components: frozenset[str]) -> list[str]:
     client = registry.for_context(context)
     removed: list[str] = []
-    for plural, obj in leftovers(registry, context, namespace, name):
-        obj_path = resource_path("v1", plural, namespace, obj["metadata"]["name"])
+    for api, plural, ns, obj in leftovers(registry, context, namespace, name, components):
+        obj_path = resource_path(api, plural, ns, obj["metadata"]["name"])
         if obj["metadata"].get("finalizers"):
             # The operator's finalizer, which nothing in this cluster would ever remove.
             client.patch(obj_path, {"metadata": {"finalizers": None,
