@@ -7,6 +7,7 @@ import typer
 
 from kbmc.cli.state import Globals, state_of
 from kbmc.errors import EXIT_FAILED, InputError
+from kbmc.validation import positive_timeout
 
 app = typer.Typer(help="Cross-cluster traffic: Cilium ClusterMesh, MetalLB, per-pod Services.", no_args_is_help=True)
 
@@ -15,8 +16,8 @@ MESH_SERVICE_CHOICES = click.Choice(["NodePort", "LoadBalancer"])
 
 
 def _positive(value: float, flag: str) -> None:
-    if value <= 0:
-        raise InputError(f"{flag} {value:g} must be greater than zero")
+    if err := positive_timeout(value, flag):
+        raise InputError(err)
 
 
 def _print_plan(state: Globals, plan: dict[str, Any]) -> None:
@@ -201,5 +202,7 @@ def expose(
                              for e in result.endpoints])
     for c, error in result.errors.items():
         state.out.error(f"{c}: {error}")
-    if result.errors:
+    if not delete and result.timed_out:
+        state.out.error(f"{result.timed_out}; the Services are in place, re-run with --wait to wait again")
+    if result.errors or (not delete and result.timed_out):
         raise typer.Exit(EXIT_FAILED)
