@@ -242,9 +242,13 @@ def _parse_data_plane(c: _Collector, raw: Any, path: str, net: Network) -> DataP
                 c.add(f"{path}.cilium.clusterID", f"{shown} is out of range 1..{top}{more}")
             dp.cilium_id = cid
         if "podCIDR" in cm:
-            _, err = v.parse_cidr(cm["podCIDR"])
+            net_, err = v.parse_cidr(cm["podCIDR"])
             if err:
                 c.add(f"{path}.cilium.podCIDR", err)
+            elif net_ is not None and net_.version != 4:
+                # kbmc installs it as ipam.operator.clusterPoolIPv4PodCIDRList (cluster-pool IPAM, IPv4).
+                c.add(f"{path}.cilium.podCIDR", f"{cm['podCIDR']} is not an IPv4 CIDR; kbmc sets up Cilium's "
+                      "IPv4 cluster pool only (an IPv6 pod CIDR is not supported)")
             dp.pod_cidr = cm["podCIDR"]
     elif net.east_west == "cilium":
         c.add(f"{path}.cilium", "is required when network.eastWest is cilium (clusterName, clusterID, podCIDR)")

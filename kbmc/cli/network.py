@@ -200,5 +200,7 @@ def expose(
                              for e in result.endpoints])
     for c, error in result.errors.items():
         state.out.error(f"{c}: {error}")
-    if result.errors:
+    if not delete and result.timed_out:
+        state.out.error(f"{result.timed_out}; the Services are in place, re-run with --wait to wait again")
+    if result.errors or (not delete and result.timed_out):
         raise typer.Exit(EXIT_FAILED)

@@ -62,6 +62,7 @@ class Observed:
     """What a data plane runs now."""
 
     installed: tuple[str, str, str] | None = None  # cluster-name, cluster-id, cluster-pool-ipv4-cidr
+    max_connected: str = "255"  # max-connected-clusters (Cilium's default when the key is absent)
     mesh_enabled: bool = False
     peers: set[str] = field(default_factory=set)  # Cilium cluster names it is connected to
     status_error: str | None = None  # why `clustermesh status` could not tell
@@ -160,6 +161,7 @@ def observe(registry: ClientRegistry, runner: Runner, context: str, kubeconfig: 
         data = config.get("data") or {}
         seen.installed = (data.get("cluster-name", "default"), data.get("cluster-id", "0"),
                           data.get("cluster-pool-ipv4-cidr", "(not cluster-pool IPAM)"))
+        seen.max_connected = data.get("max-connected-clusters", "255")
     seen.mesh_enabled = client.get_or_none(resource_path("v1", "services", NAMESPACE, MESH_SERVICE)) is not None
     if seen.mesh_enabled:
         try:
@@ -181,7 +183,9 @@ def install_args(member: Member, max_connected: int) -> list[str]:
     args = ["install", "--set", f"cluster.name={member.name}", "--set", f"cluster.id={member.cluster_id}",
             "--set", f"ipam.operator.clusterPoolIPv4PodCIDRList={member.pod_cidr}"]
     if max_connected != 255:
-        args += ["--set", f"maxConnectedClusters={max_connected}"]
+        # Cilium's Helm value (install/kubernetes/cilium/values.yaml: clustermesh.maxConnectedClusters),
+        # rendered into cilium-config as max-connected-clusters.
+        args += ["--set", f"clustermesh.maxConnectedClusters={max_connected}"]
     return args
 
 
@@ -206,15 +210,20 @@ def build_plan(registry: ClientRegistry, runner: Runner, params: CiliumParams) -
 
     refused = []
     for m in params.members:
-        have = observed[m.context].installed
-        if have is not None and have != m.values:
-            diffs = [f"{what} {h} (kbmc.yaml: {w})" for what, h, w in zip(("cluster-name", "cluster-id", "pod CIDR"),
-                                                                         have, m.values, strict=True) if h != w]
+        seen = observed[m.context]
+        if seen.installed is None:
+            continue
+        # max-connected-clusters cannot change on a running cluster and must be the same across the mesh.
+        have = (*seen.installed, seen.max_connected)
+        want = (*m.values, str(params.max_connected_clusters))
+        if have != want:
+            diffs = [f"{what} {h} (kbmc.yaml: {w})" for what, h, w in zip(
+                ("cluster-name", "cluster-id", "pod CIDR", "max-connected-clusters"), have, want, strict=True) if h != w]
             refused.append(f"{m.context} runs Cilium with {', '.join(diffs)}")
     if refused:
         raise InputError("; ".join(refused) + "; nothing was run",
-                         hint="changing a cluster's Cilium name, id or pod CIDR under running pods is destructive: "
-                              "fix kbmc.yaml to match, or reinstall Cilium there yourself")
+                         hint="changing a cluster's Cilium name, id, pod CIDR or max-connected-clusters under running "
+                              "pods is destructive: fix kbmc.yaml to match, or reinstall Cilium there yourself")
 
     connected = [(a, b) for a, b in mesh.all_pairs(contexts)
                  if _name(params, b) in observed[a].peers and _name(params, a) in observed[b].peers]

@@ -8,6 +8,8 @@ nothing and `--delete` removes exactly what kbmc created.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +18,8 @@ from kbmc.clients import ApiError, ClientRegistry, resource_path
 from kbmc.errors import InputError, OperationError
 from kbmc.fanout import fan_out
 from kbmc.network.plan import Action, require_reachable
-from kbmc.wait import Poll, wait_for
+from kbmc.validation import dns1035_label, dns1123_label, dns1123_subdomain
+from kbmc.wait import Poll, WaitTimeout, wait_for
 
 SERVICE_TYPES = ("NodePort", "LoadBalancer")
 ADDRESS_TYPES = ("InternalIP", "ExternalIP")
@@ -67,9 +70,26 @@ class ExposeResult:
     actions: list[Action] = field(default_factory=list)
     deleted: dict[str, list[str]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    timed_out: str | None = None  # why --wait gave up (the endpoints then show what is still pending)
 
 
 def validate(params: ExposeParams) -> None:
+    """Every flag checked before any cluster is called."""
+    if err := dns1123_subdomain(params.name):
+        raise InputError(f"Cluster name: {err}" if params.name else "Cluster name may not be empty",
+                         hint="pass the KubeBlocks Cluster's metadata.name")
+    if params.component is not None and (err := dns1123_label(params.component)):
+        raise InputError(f"--component {err}" if params.component else "--component may not be empty",
+                         hint="pass a component name of the Cluster (a DNS label)")
+    if params.port is not None:
+        port = params.port
+        if port.isascii() and port.isdigit():
+            if not 1 <= int(port) <= 65535:
+                raise InputError(f"--port {port} must be between 1 and 65535")
+        elif not (port.isascii() and re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?", port)
+                  and re.search(r"[a-z]", port) and "--" not in port):
+            raise InputError(f"--port {port!r} is neither a port number (1..65535, ASCII digits) nor a container "
+                             "port name (an IANA service name: at most 15 lowercase letters, digits and '-')")
     if params.service_type not in SERVICE_TYPES:
         raise InputError(f"--type {params.service_type!r} is not one of {', '.join(SERVICE_TYPES)}")
     if params.address_type not in ADDRESS_TYPES:
@@ -92,7 +112,17 @@ def find_cluster(registry: ClientRegistry, params: ExposeParams, apis: list[str]
 
 
 def service_name(pod: str) -> str:
-    return (pod[: 63 - len(SUFFIX)].rstrip("-") + SUFFIX) if len(pod) + len(SUFFIX) > 63 else pod + SUFFIX
+    """`<pod>-ext`, or, where that is no DNS-1035 label of at most 63 characters (a long pod name, one starting
+    with a digit or holding a dot), a valid name ending in a hash of the whole pod name: two pods never share one."""
+    plain = pod + SUFFIX
+    if dns1035_label(plain) is None:
+        return plain
+    digest = hashlib.sha256(pod.encode()).hexdigest()[:10]
+    stem = re.sub(r"[^a-z0-9-]", "-", pod.lower())
+    if not stem[:1].isalpha():
+        stem = "p-" + stem
+    stem = stem[: 63 - len(SUFFIX) - len(digest) - 1].rstrip("-")
+    return f"{stem}-{digest}{SUFFIX}"
 
 
 def container_ports(pod: dict[str, Any], wanted: str | None) -> list[dict[str, Any]]:
@@ -192,10 +222,17 @@ def expose(registry: ClientRegistry, params: ExposeParams, apis: list[str],
             if isinstance(svc, str):
                 problems.append(svc)
                 continue
+            path = resource_path("v1", "services", params.namespace, svc["metadata"]["name"])
+            existing = client.get_or_none(path)
+            if existing is not None and ((existing["metadata"].get("labels") or {}).get(EXPOSED_POD)
+                                         != pod["metadata"]["name"]):
+                # Never repoint a Service that is not this pod's own (the user's, or kbmc's for another pod).
+                problems.append(f"Service {svc['metadata']['name']} already exists and does not expose pod "
+                                f"{pod['metadata']['name']}; left unchanged (rename or delete it, then re-run)")
+                continue
             actions.append(Action("service", ctx, obj=svc))
             if params.dry_run:
                 continue
-            path = resource_path("v1", "services", params.namespace, svc["metadata"]["name"])
             applied = client.apply(path, svc)
             note(f"{ctx}: Service {svc['metadata']['name']} -> pod {pod['metadata']['name']}")
             rows += _endpoints(registry, ctx, pod, applied, params)
@@ -214,11 +251,13 @@ def expose(registry: ClientRegistry, params: ExposeParams, apis: list[str],
         raise OperationError(f"Cluster {params.name} has no pods in {', '.join(params.data_planes)} yet "
                              f"(labels {INSTANCE}={params.name}, {COMPONENT})")
     if params.wait and params.service_type == "LoadBalancer" and not params.dry_run:
-        result.endpoints = wait_addresses(registry, params, result.endpoints)
+        result.endpoints, result.timed_out = wait_addresses(registry, params, result.endpoints)
     return result
 
 
-def wait_addresses(registry: ClientRegistry, params: ExposeParams, endpoints: list[Endpoint]) -> list[Endpoint]:
+def wait_addresses(registry: ClientRegistry, params: ExposeParams,
+                   endpoints: list[Endpoint]) -> tuple[list[Endpoint], str | None]:
+    """The endpoints as last seen, and why the wait gave up (None when every address came)."""
     latest = list(endpoints)
 
     def check() -> Poll:
@@ -233,8 +272,11 @@ def wait_addresses(registry: ClientRegistry, params: ExposeParams, endpoints: li
         pending = [e.service for e in fresh if e.address == "pending"]
         return Poll(not pending, f"no address yet for {', '.join(dict.fromkeys(pending))}" if pending else None)
 
-    wait_for("LoadBalancer addresses", check, timeout=params.timeout, interval=1.0)
-    return latest
+    try:
+        wait_for("LoadBalancer addresses", check, timeout=params.timeout, interval=1.0)
+    except WaitTimeout as exc:
+        return latest, str(exc)
+    return latest, None
 
 
 def delete(registry: ClientRegistry, params: ExposeParams) -> ExposeResult:

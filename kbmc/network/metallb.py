@@ -134,13 +134,35 @@ def plan(registry: ClientRegistry, params: MetallbParams) -> list[Action]:
 # ---- running it -------------------------------------------------------------------------------------
 
 
+def _chart_yaml(chart: str) -> str | None:
+    """Chart.yaml of a local chart: a directory, or a packaged chart (`helm package`: <name>/Chart.yaml in a .tgz)."""
+    if Path(chart, "Chart.yaml").is_file():
+        return Path(chart, "Chart.yaml").read_text()
+    if Path(chart).is_file():
+        import tarfile
+
+        try:
+            with tarfile.open(chart, "r:*") as archive:
+                for member in archive:
+                    parts = member.name.strip("/").split("/")
+                    if member.isfile() and len(parts) == 2 and parts[1] == "Chart.yaml":
+                        handle = archive.extractfile(member)
+                        return handle.read().decode("utf-8", "replace") if handle else None
+        except (OSError, tarfile.TarError):
+            return None  # helm says what is wrong with it when it runs
+    return None
+
+
 def _chart_version(params: MetallbParams) -> str | None:
-    if params.chart and not params.chart.startswith("oci://") and Path(params.chart, "Chart.yaml").is_file():
+    if params.chart and not params.chart.startswith("oci://"):
+        text = _chart_yaml(params.chart)
+        if text is None:
+            return None
         from kbmc.yamlio import load_yaml
 
-        doc = load_yaml(Path(params.chart, "Chart.yaml").read_text(), "Chart.yaml")
+        doc = load_yaml(text, "Chart.yaml")
         return str(doc.get("version")) if isinstance(doc, dict) else None
-    return params.version if not params.chart or params.chart.startswith("oci://") else None
+    return params.version
 
 
 def installed_version(runner: Runner, context: str, kubeconfig: str | None) -> str | None:

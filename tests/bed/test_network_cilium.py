@@ -110,6 +110,16 @@ def test_existing_cilium_with_another_cluster_id_is_refused_and_nothing_runs(kbm
     assert cilium_config(registry, "k8s-2")["cluster-id"] == "7"  # type: ignore[index]
 
 
+def test_existing_cilium_with_another_max_connected_clusters_is_refused(kbmc, bed, registry, tmp_path,
+                                                                        cilium_bed) -> None:
+    seed_cilium_config(registry, "k8s-2", "k8s-2", 2, "10.2.0.0/16")  # no key: Cilium's default, 255
+    r = run(kbmc, bed, tmp_path, max_connected=511)
+    assert r.code == 2, r.output
+    assert "k8s-2 runs Cilium with max-connected-clusters 255 (kbmc.yaml: 511)" in r.stderr
+    assert mutating(cilium_bed()) == []
+    assert cilium_config(registry, "k8s-1") is None and cilium_config(registry, "k8s-3") is None
+
+
 def test_dry_run_prints_every_command_in_order_and_runs_nothing(kbmc, bed, registry, tmp_path, cilium_bed) -> None:
     r = run(kbmc, bed, tmp_path, "--dry-run", "-o", "json", "--service-type", "LoadBalancer")
     assert r.code == 0, r.output
@@ -136,8 +146,16 @@ def test_max_connected_clusters_511_is_passed_to_every_install(kbmc, bed, tmp_pa
             cilium={"k8s-3": {"clusterID": 300}})
     assert r.code == 0, r.output
     installs = [a["argv"] for a in json.loads(r.stdout)["actions"]]
-    assert len(installs) == 3 and all(a[-4:-2] == ["--set", "maxConnectedClusters=511"] for a in installs)
+    assert len(installs) == 3 and all(a[-4:-2] == ["--set", "clustermesh.maxConnectedClusters=511"] for a in installs)
     assert "cluster.id=300" in installs[2]
+
+
+def test_max_connected_clusters_511_reaches_cilium_config(kbmc, bed, registry, tmp_path, cilium_bed) -> None:
+    # The stand-in refuses a value key the chart does not read (helm would ignore it and install 255).
+    r = run(kbmc, bed, tmp_path, "--step", "install", max_connected=511, cilium={"k8s-3": {"clusterID": 300}})
+    assert r.code == 0, r.output
+    for ctx in PLANES:
+        assert (cilium_config(registry, ctx) or {}).get("max-connected-clusters") == "511"
 
 
 def test_an_unreachable_data_plane_stops_everything_before_it_starts(kbmc, bed, registry, tmp_path,

@@ -156,3 +156,78 @@ def test_a_cluster_that_does_not_exist_is_bad_input(kbmc, bed, registry, layout)
 def test_unknown_service_type_is_a_usage_error(kbmc, bed, layout) -> None:
     r = expose(kbmc, bed, layout, "--type", "ClusterIP")
     assert r.code == 2 and "ClusterIP" in r.stderr
+
+
+def add_pod(registry: ClientRegistry, layout: dict[str, Any], ctx: str, pod: str) -> None:
+    labels = {"app.kubernetes.io/instance": layout["name"], "apps.kubeblocks.io/component-name": "etcd",
+              "apps.kubeblocks.io/pod-name": pod}
+    registry.for_context(ctx).create(resource_path("v1", "pods", layout["ns"]), {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod, "labels": labels},
+        "spec": {"nodeName": layout["nodes"][ctx], "containers": [{"name": "etcd", "image": "etcd:3.5", "ports": [
+            {"name": "client", "containerPort": 2379}]}]}})
+
+
+def test_long_pod_names_sharing_a_prefix_get_one_valid_service_each(kbmc, bed, registry, layout) -> None:
+    stem = (layout["name"] + "-" + "x" * 63)[:60]
+    pods = [f"{stem}-a", f"{stem}-b"]  # 62 characters: `<pod>-ext` would be cut to the same 63
+    for pod in pods:
+        add_pod(registry, layout, "k8s-1", pod)
+    r = expose(kbmc, bed, layout, "--port", "client", "-o", "json")
+    assert r.code == 0, r.output
+    here = services(registry, "k8s-1", layout["ns"])
+    own = {s["spec"]["selector"]["apps.kubeblocks.io/pod-name"]: n for n, s in here.items()}
+    assert set(own) == {f"{layout['name']}-etcd-0", *pods}
+    assert len(set(own.values())) == 3 and all(len(n) <= 63 and n.endswith("-ext") for n in own.values())
+    rows = {row["pod"]: row["service"] for row in json.loads(r.stdout)["endpoints"]}
+    assert all(rows[p] == own[p] for p in pods)
+    again = expose(kbmc, bed, layout, "--port", "client")
+    assert again.code == 0, again.output
+    assert services(registry, "k8s-1", layout["ns"]).keys() == here.keys()
+
+
+def test_a_service_of_that_name_not_exposing_the_pod_is_left_alone(kbmc, bed, registry, layout) -> None:
+    name, ns = layout["name"], layout["ns"]
+    theirs = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": f"{name}-etcd-0-ext"},
+              "spec": {"selector": {"app": "someone-else"}, "ports": [{"port": 80}]}}
+    registry.for_context("k8s-1").create(resource_path("v1", "services", ns), theirs)
+    r = expose(kbmc, bed, layout)
+    assert r.code == 1, r.output
+    assert f"k8s-1: Service {name}-etcd-0-ext already exists and does not expose pod {name}-etcd-0" in r.stderr
+    assert services(registry, "k8s-1", ns)[f"{name}-etcd-0-ext"]["spec"]["selector"] == {"app": "someone-else"}
+    assert list(services(registry, "k8s-2", ns)) == [f"{name}-etcd-1-ext"]  # the others are still exposed
+
+
+def test_wait_that_times_out_still_shows_the_endpoints_and_fails(kbmc, bed, registry, layout) -> None:
+    r = expose(kbmc, bed, layout, "--type", "LoadBalancer", "--port", "client", "--wait", "--timeout", "2",
+               "-o", "json")
+    assert r.code == 1, r.output
+    rows = json.loads(r.stdout)["endpoints"]
+    assert [(row["pod"], row["address"]) for row in rows] == [(f"{layout['name']}-etcd-{i}", "pending")
+                                                              for i in range(3)]
+    assert "LoadBalancer addresses" in r.stderr and "Traceback" not in r.output
+    table = expose(kbmc, bed, layout, "--type", "LoadBalancer", "--port", "client", "--wait", "--timeout", "1")
+    assert table.code == 1 and "pending" in table.stderr and f"{layout['name']}-etcd-2" in table.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--port", "\u00b2"], "--port '\u00b2' is neither a port number"),
+    (["--port", "\u0663"], "--port '\u0663' is neither a port number"),
+    (["--port", "0"], "--port 0 must be between 1 and 65535"),
+    (["--port", "99999"], "--port 99999 must be between 1 and 65535"),
+    (["--component", "a b"], "--component 'a b' must be lowercase"),
+    (["--component", ""], "--component may not be empty"),
+    (["--timeout", "inf"], "--timeout inf must be greater than zero"),
+    (["--timeout", "nan", "--wait", "--type", "LoadBalancer"], "--timeout nan must be greater than zero"),
+])
+def test_bad_flags_are_refused_before_any_cluster(kbmc, bed, registry, layout, args: list[str], message: str) -> None:
+    for extra in ([], ["--dry-run"]):
+        r = expose(kbmc, bed, layout, *args, *extra)
+        assert r.code == 2, r.output
+        assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.output
+    assert all(services(registry, ctx, layout["ns"]) == {} for ctx in PLANES)
+
+
+def test_an_empty_cluster_name_is_refused(kbmc, bed) -> None:
+    r = kbmc("network", "expose", "", "--context", "cp", "--data-planes", ",".join(PLANES),
+             kubeconfig=bed.kubeconfig_path)
+    assert r.code == 2 and "Cluster name may not be empty" in r.stderr, r.output

@@ -33,6 +33,7 @@ TOPOLOGIES = {
     "cluster id 256": ({"cilium": {"k8s-1": {"clusterID": 256}}}, "256 is out of range 1..255"),
     "cluster id 512 with 511": ({"cilium": {"k8s-1": {"clusterID": 512}}, "max_connected": 511},
                                 "512 is out of range 1..511"),
+    "IPv6 pod CIDR": ({"cilium": {"k8s-1": {"podCIDR": "fd00:10:1::/48"}}}, "is not an IPv4 CIDR"),
     "uppercase name": ({"cilium": {"k8s-1": {"clusterName": "K8s-1"}}}, "must be lowercase"),
     "33-character name": ({"cilium": {"k8s-1": {"clusterName": "a" * 33}}}, "longer than 32 characters"),
 }
@@ -66,4 +67,17 @@ def test_unknown_mesh_service_type_is_a_usage_error(kbmc, bed, tmp_path: Path, c
     write_topology(tmp_path / "kbmc.yaml", PLANES)
     r = kbmc("network", "cilium", "--service-type", "ExternalName", kubeconfig=bed.kubeconfig_path)
     assert r.code == 2 and "ExternalName" in r.stderr
+    assert cilium_env() == []
+
+
+@pytest.mark.parametrize("command", ["cilium", "metallb", "expose"])
+@pytest.mark.parametrize("value", ["inf", "nan", "0"])
+def test_a_timeout_that_is_not_a_finite_positive_number_is_refused(kbmc, bed, tmp_path: Path, cilium_env,
+                                                                   command: str, value: str) -> None:
+    write_topology(tmp_path / "kbmc.yaml", PLANES)
+    args = ["expose", "some-cluster", "--wait"] if command == "expose" else [command]
+    r = kbmc("network", *args, "--timeout", value, kubeconfig=bed.kubeconfig_path)
+    assert r.code == 2, r.output
+    said = f"--timeout {value} must be greater than zero" if value == "0" else f"--timeout {value!r} is not a duration"
+    assert said in r.stderr and "Traceback" not in r.output
     assert cilium_env() == []

@@ -294,11 +294,18 @@ def test_release_names_are_limited_as_helm_limits_them(kbmc, no_kubeconfig, tmp_
     one_error(kbmc("validate"), "longer than 53 characters (helm's limit)")
 
 
-@pytest.mark.parametrize(("pod_cidr", "lb"), [("::ffff:10.1.0.0/112", "10.1.0.0/24"),
+@pytest.mark.parametrize(("pod_cidr", "lb"), [("10.1.0.0/16", "::ffff:10.1.2.0/120"),
                                               ("10.1.0.0/16", "::ffff:10.1.2.0-::ffff:10.1.2.9")])
 def test_ipv4_mapped_ipv6_overlaps_ipv4(kbmc, no_kubeconfig, tmp_path, pod_cidr, lb) -> None:
     write(tmp_path, variant(dataPlanes__0__cilium__podCIDR=pod_cidr, dataPlanes__2__metallb__addresses=[lb]))
     one_error(kbmc("validate"), "dataPlanes[2].metallb.addresses[0]: overlaps dataPlanes[0].cilium.podCIDR")
+
+
+@pytest.mark.parametrize("pod_cidr", ["fd00:10:1::/48", "::ffff:10.1.0.0/112"])
+def test_a_cilium_pod_cidr_must_be_ipv4(kbmc, no_kubeconfig, tmp_path, pod_cidr) -> None:
+    # kbmc installs it as Cilium's clusterPoolIPv4PodCIDRList: an IPv6 one is refused, not installed as IPv4.
+    write(tmp_path, variant(dataPlanes__0__cilium__podCIDR=pod_cidr))
+    one_error(kbmc("validate"), f"dataPlanes[0].cilium.podCIDR: {pod_cidr} is not an IPv4 CIDR")
 
 
 # ---- 16: non-finite timeouts ----------------------------------------------------------------------------------

@@ -242,6 +242,11 @@ def _ensure_namespace(cluster: Cluster) -> None:
                               {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
 
 
+# Cilium chart values the stand-in models (install/kubernetes/cilium/values.yaml).
+MODELLED_VALUES = {"cluster.name", "cluster.id", "ipam.operator.clusterPoolIPv4PodCIDRList",
+                   "clustermesh.maxConnectedClusters"}
+
+
 def _sets(flags: dict[str, list[str]]) -> dict[str, str]:
     values: dict[str, str] = {}
     for raw in flags.get("--set", []):
@@ -282,11 +287,18 @@ def run_cilium(command: tuple[str, ...], flags: dict[str, list[str]]) -> str:
         if cluster.config() is not None:
             raise Failed("cannot re-use a name that is still in use")
         sets = _sets(flags)
+        # Helm ignores a value key the chart does not read, so a misspelt key installs silently with the
+        # chart's default. The stand-in models only these chart values and refuses any other key, so a test
+        # catches a key the real chart would not read.
+        unknown = sorted(set(sets) - MODELLED_VALUES)
+        if unknown:
+            raise Failed(f"the stand-in models no Helm value {', '.join(unknown)} "
+                         f"(the Cilium chart's keys it knows: {', '.join(sorted(MODELLED_VALUES))})")
         data = {"cluster-name": sets.get("cluster.name", "default"), "cluster-id": sets.get("cluster.id", "0"),
                 "cluster-pool-ipv4-cidr": sets.get("ipam.operator.clusterPoolIPv4PodCIDRList", "10.0.0.0/8"),
                 "ipam": "cluster-pool"}
-        if "maxConnectedClusters" in sets:
-            data["max-connected-clusters"] = sets["maxConnectedClusters"]
+        if "clustermesh.maxConnectedClusters" in sets:
+            data["max-connected-clusters"] = sets["clustermesh.maxConnectedClusters"]
         _ensure_namespace(cluster)
         cluster.client.create(cluster.path("configmaps"), {"apiVersion": "v1", "kind": "ConfigMap",
                                                             "metadata": {"name": CONFIG, "namespace": NAMESPACE},
