@@ -160,6 +160,13 @@ def _check_arguments(args: list[str]) -> None:
             raise InputError(f"argument {i} {err}", hint="pass text in UTF-8")
 
 
+def _looks_like_url_with_userinfo(arg: str) -> bool:
+    """`scheme://…@…`, or a scheme-less `user:password@host` (also after `CTX=`)."""
+    import re
+
+    return "@" in arg and ("://" in arg or re.search(r"(?:^|=)[^/=@\s]+:[^/@\s]*@", arg) is not None)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turn every error into one line on stderr and an exit code."""
     from click.exceptions import ClickException, UsageError
@@ -169,7 +176,8 @@ def main(argv: list[str] | None = None) -> None:
     register_groups(None if any(k.endswith("_COMPLETE") for k in os.environ) else args)
     debug = "--debug" in args
     for arg in args:  # credentials in URLs given as flags (--server CTX=https://user:pw@host)
-        redact.register_url(arg)
+        if _looks_like_url_with_userinfo(arg):  # not a path such as …/metallb@v0.15.2/charts
+            redact.register_url(arg)
     out = Output(no_color="--no-color" in args)
     _route_warnings(out)
     try:

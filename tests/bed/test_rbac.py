@@ -47,8 +47,9 @@ def rv(client: KubeClient, name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def cp_role(kubeblocks_chart_release: Any, registry: ClientRegistry) -> dict[str, Any]:
+def cp_role(kubeblocks_chart_installer: Any, registry: ClientRegistry) -> dict[str, Any]:
     """The chart's aggregated role in the control plane, once the control plane's controller has aggregated it."""
+    kubeblocks_chart_installer()
     cp = registry.for_context("cp")
 
     def settled() -> bool:
