@@ -220,6 +220,7 @@ def _patch_deployments(cp: KubeClient, live: lv.Live, transform: Callable[[list[
 
 def _helm_upgrade(cp: KubeClient, runner: Runner, params: ToggleParams, values_doc: dict[str, Any]) -> None:
     from kbmc.files import write_private
+    from kbmc.operator.install import helm_timeout
     from kbmc.yamlio import dump_yaml
 
     tmp = Path(tempfile.mkdtemp(prefix="kbmc-contexts-"))
@@ -236,7 +237,7 @@ def _helm_upgrade(cp: KubeClient, runner: Runner, params: ToggleParams, values_d
         # --reuse-values: every other value as the release has it. --no-hooks: the same chart again, so the
         # chart's pre-upgrade hook (its CRD upgrade Job) has nothing to do; --skip-crds for the same reason.
         args = ["upgrade", params.release, chart, "--namespace", params.namespace, "--reuse-values",
-                "--values", str(values), "--skip-crds", "--no-hooks", "--timeout", f"{int(params.timeout)}s"]
+                "--values", str(values), "--skip-crds", "--no-hooks", "--timeout", helm_timeout(params.timeout)]
         runner.run("helm", args, context=params.control_plane, kubeconfig=params.kubeconfig_path,
                    timeout=params.timeout + 60)
     finally:
