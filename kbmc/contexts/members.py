@@ -198,13 +198,22 @@ def remove(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, p: Mem
         raise InputError(f"{p.context} is the operator's only context", hint="uninstall KubeBlocks instead")
     if p.context in live.contexts and not [c for c in rest if c not in live.disabled] and not p.force:
         raise InputError(f"removing {p.context} would leave no enabled data plane", hint="pass --force")
+    secret = _secret_name(live, p.secret_name)
+    in_secret = secret_contexts(cp, p.namespace, secret) or []
+    known = {*live.contexts, *live.disabled, *(_release_contexts(live) if live.helm_managed else []), *in_secret}
+    if p.context not in known and p.context not in kube.contexts:
+        raise InputError(f"context {p.context} not in the operator's contexts ({','.join(live.contexts) or 'none'}), "
+                         f"in Secret {p.namespace}/{secret} nor in your kubeconfig: nothing to remove",
+                         hint="check the name with `kbmc contexts list`")
     if not p.force:
-        client = registry.for_context(p.context) if p.context in kube.contexts else None
+        if p.context not in kube.contexts:  # the data plane is gone, or only this kubeconfig lacks it
+            raise InputError(f"cannot tell what is still placed on {p.context}: it is not in your kubeconfig",
+                             hint="add it to your kubeconfig, or pass --force if it is gone for good")
+        client = registry.for_context(p.context)
         try:
             placed = [f"{kind[:-1] if kind == 'pods' else 'pvc'} {i['metadata'].get('namespace')}/{i['metadata']['name']}"
                       for kind in ("pods", "persistentvolumeclaims")
-                      for i in (client.get(resource_path("v1", kind), labelSelector=KB_SELECTOR)["items"]
-                                if client else [])]
+                      for i in client.get(resource_path("v1", kind), labelSelector=KB_SELECTOR)["items"]]
         except ApiError as exc:
             raise InputError(f"cannot tell whether KubeBlocks objects are still placed on {p.context} "
                              f"({exc.summary})", hint="pass --force if it is gone for good") from None
@@ -212,8 +221,6 @@ def remove(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, p: Mem
             raise InputError(f"KubeBlocks objects still placed on {p.context}: {', '.join(placed[:10])}"
                              + (f" (+{len(placed) - 10} more)" if len(placed) > 10 else ""),
                              hint="move or delete them first, or pass --force")
-    secret = _secret_name(live, p.secret_name)
-    in_secret = secret_contexts(cp, p.namespace, secret) or []
     result = MemberResult(p.context, "remove", p.dry_run)
     if p.dry_run:
         result.steps = [

@@ -167,6 +167,31 @@ def test_refusals_change_nothing(case: str, via: str, operator, registry: Client
     assert (revision(cp), rv(cp, RELEASE), rv(cp, DP)) == before
 
 
+def test_remove_refuses_a_context_it_cannot_check_or_does_not_know(operator, registry: ClientRegistry, kbmc, bed,
+                                                                     helm_path, tmp_path: Path) -> None:
+    import yaml
+
+    cp = registry.for_context("cp")
+    before = (revision(cp), rv(cp, RELEASE), rv(cp, DP))
+    # k8s-3 is an operator context, but this kubeconfig lacks it (the data plane is gone): what is placed there
+    # cannot be looked at, so it is refused as for an unreachable one.
+    doc = yaml.safe_load(bed.kubeconfig_path.read_text())
+    doc["contexts"] = [c for c in doc["contexts"] if c["name"] != "k8s-3"]
+    partial = tmp_path / "kubeconfig"
+    partial.write_text(yaml.safe_dump(doc))
+    partial.chmod(0o600)
+    r = kbmc("contexts", "remove", "k8s-3", "--context", "cp", kubeconfig=partial)
+    assert r.code == 2, r.stderr
+    assert "cannot tell what is still placed on k8s-3" in r.stderr and "--force" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    # A name known nowhere is a mistake, not a removal already done.
+    r = kbmc("contexts", "remove", "k8s-9", "--context", "cp", kubeconfig=bed.kubeconfig_path)
+    assert r.code == 2, r.stderr
+    assert "context k8s-9 not in the operator's contexts (k8s-1,k8s-2,k8s-3)" in r.stderr
+    assert "already done" not in r.stderr + r.stdout and len(r.stderr.strip().splitlines()) == 1
+    assert (revision(cp), rv(cp, RELEASE), rv(cp, DP)) == before
+
+
 def race(bed, operator: dict[str, Any], verb: str, via: str) -> list[subprocess.CompletedProcess[str]]:  # type: ignore[no-untyped-def]
     def one(context: str) -> subprocess.CompletedProcess[str]:
         env = dict(os.environ, KUBECONFIG=str(bed.kubeconfig_path), NO_COLOR="1", **operator["env"])
