@@ -18,7 +18,7 @@ from kbmc.clients import ApiError, ClientRegistry, resource_path
 from kbmc.contexts import lease
 from kbmc.contexts import live as lv
 from kbmc.contexts.mesh import Mesh
-from kbmc.contexts.toggle import ToggleParams, _check_helm, mode, write_operator
+from kbmc.contexts.toggle import ToggleParams, _check_helm, mode, refuse_hand_added_args, write_operator
 from kbmc.errors import InputError, OperationError
 from kbmc.operator import status as st
 from kbmc.runner import Runner
@@ -95,6 +95,8 @@ def add(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, p: Member
     via = mode(live, p.toggle())
     if via == "helm" and not p.dry_run:
         _check_helm(runner)
+    if via == "helm" and p.context not in _release_contexts(live):
+        refuse_hand_added_args(cp, p.toggle(), live)
     try:
         registry.for_context(p.context).version()
     except ApiError as exc:
@@ -193,6 +195,8 @@ def remove(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, p: Mem
     via = mode(live, p.toggle())
     if via == "helm" and not p.dry_run:
         _check_helm(runner)
+    if via == "helm" and (p.context in _release_contexts(live) or p.context in live.release_disabled):
+        refuse_hand_added_args(cp, p.toggle(), live)
     rest = [c for c in live.contexts if c != p.context]
     if p.context in live.contexts and not rest:
         raise InputError(f"{p.context} is the operator's only context", hint="uninstall KubeBlocks instead")

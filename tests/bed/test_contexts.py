@@ -192,6 +192,45 @@ def test_remove_refuses_a_context_it_cannot_check_or_does_not_know(operator, reg
     assert (revision(cp), rv(cp, RELEASE), rv(cp, DP)) == before
 
 
+def set_args(cp: KubeClient, name: str, args: list[str]) -> None:
+    path = resource_path("apps/v1", "deployments", NS, name)
+    d = cp.get(path)
+    d["spec"]["template"]["spec"]["containers"][0]["args"] = args
+    cp.replace(path, d)
+
+
+def test_helm_disable_refuses_to_drop_hand_added_manager_args(operator, registry: ClientRegistry, kbmc, bed,
+                                                               helm_path) -> None:
+    """helm replaces the args list on upgrade: args added by hand would silently go, so the helm way refuses."""
+    cp = registry.for_context("cp")
+    original = args_of(cp, RELEASE)
+    set_args(cp, RELEASE, [*original, "--zap-log-level=debug"])
+    try:
+        def spec_state() -> tuple[Any, ...]:  # the controller's status writes move resourceVersion: generation
+            return (revision(cp), *(cp.get(resource_path("apps/v1", "deployments", NS, n))["metadata"]["generation"]
+                                    for n in (RELEASE, DP)))
+
+        before = spec_state()
+        for dry in ([], ["--dry-run"]):
+            r = kbmc("contexts", "disable", "k8s-2", "--context", "cp", *dry, kubeconfig=bed.kubeconfig_path)
+            assert r.code == 2, r.stderr
+            assert "would drop args added to the Deployments by hand (kubeblocks: --zap-log-level=debug)" in r.stderr
+            assert "--via deployment" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+            assert spec_state() == before
+        # The suggested way keeps them.
+        r = kbmc("contexts", "disable", "k8s-2", "--context", "cp", "--via", "deployment",
+                 kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        live = args_of(cp, RELEASE)
+        assert "--zap-log-level=debug" in live and "--multi-cluster-contexts-disabled=k8s-2" in live
+        r = kbmc("contexts", "enable", "k8s-2", "--context", "cp", "--via", "deployment",
+                 kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        assert args_of(cp, RELEASE) == [*original, "--zap-log-level=debug"]
+    finally:
+        set_args(cp, RELEASE, original)
+
+
 def race(bed, operator: dict[str, Any], verb: str, via: str) -> list[subprocess.CompletedProcess[str]]:  # type: ignore[no-untyped-def]
     def one(context: str) -> subprocess.CompletedProcess[str]:
         env = dict(os.environ, KUBECONFIG=str(bed.kubeconfig_path), NO_COLOR="1", **operator["env"])
