@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 import click
 import typer
 
-from kbmc.cli.state import Globals, state_of
+from kbmc.cli.state import Globals, parse_timeout, state_of
 
 app = typer.Typer(help="List, disable and enable the operator's data-plane contexts.", no_args_is_help=True)
 
@@ -64,12 +64,13 @@ def list_(ctx: typer.Context, namespace: NamespaceOpt = None, release: ReleaseOp
 
 
 def _toggle(ctx: typer.Context, contexts: list[str], disable: bool, namespace: Optional[str], release: Optional[str],
-            via: str, chart: Optional[str], force: bool, wait: bool, timeout: float, dry_run: bool,
+            via: str, chart: Optional[str], force: bool, wait: bool, timeout: str, dry_run: bool,
             write_config: bool) -> None:
     from kbmc.contexts import toggle as core
     from kbmc.errors import InputError
     from kbmc.runner import ShRunner
 
+    timeout_s = parse_timeout(timeout)
     state = state_of(ctx)
     control_plane = state.control_plane()
     t = state.topology()
@@ -78,7 +79,7 @@ def _toggle(ctx: typer.Context, contexts: list[str], disable: bool, namespace: O
     state.require_contexts([control_plane])
     params = core.ToggleParams(control_plane=control_plane, targets=contexts, disable=disable,
                                namespace=namespace or state.namespace, release=_release(state, release), via=via,
-                               chart=chart, force=force, wait=wait, timeout=timeout, dry_run=dry_run,
+                               chart=chart, force=force, wait=wait, timeout=timeout_s, dry_run=dry_run,
                                kubeconfig_path=state.kubeconfig_path)
     out = state.out
     with out.progress("disabling" if disable else "enabling") as advance:
@@ -121,7 +122,8 @@ ChartOpt = Annotated[Optional[str], typer.Option(
     help="The release's chart (directory or .tgz) for the helm upgrade (default: rebuilt from helm's record).",
     show_default=False)]
 WaitOpt = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the manager's rollout; print its flags.")]
-TimeoutOpt = Annotated[float, typer.Option(help="Seconds for helm, the lease and --wait.")]
+TimeoutOpt = Annotated[str, typer.Option(
+    help="Time for helm, the lease and --wait: seconds or a duration (500ms, 2m, 1h30m).")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Say what would change; change nothing.")]
 WriteConfigOpt = Annotated[bool, typer.Option("--write-config", help="Also set enabled: in kbmc.yaml.")]
 
@@ -131,7 +133,7 @@ def disable(ctx: typer.Context, contexts: ContextsArg, namespace: NamespaceOpt =
             via: ViaOpt = "auto", chart: ChartOpt = None,
             force: Annotated[bool, typer.Option("--force", help="Allow disabling the last enabled data plane.")
                              ] = False,
-            wait: WaitOpt = False, timeout: TimeoutOpt = 300.0, dry_run: DryRunOpt = False,
+            wait: WaitOpt = False, timeout: TimeoutOpt = "300", dry_run: DryRunOpt = False,
             write_config: WriteConfigOpt = False) -> None:
     """Stop the operator from using data planes (failover): merged into --multi-cluster-contexts-disabled."""
     _toggle(ctx, contexts, True, namespace, release, via, chart, force, wait, timeout, dry_run, write_config)
@@ -139,7 +141,7 @@ def disable(ctx: typer.Context, contexts: ContextsArg, namespace: NamespaceOpt =
 
 @app.command("enable")
 def enable(ctx: typer.Context, contexts: ContextsArg, namespace: NamespaceOpt = None, release: ReleaseOpt = None,
-           via: ViaOpt = "auto", chart: ChartOpt = None, wait: WaitOpt = False, timeout: TimeoutOpt = 300.0,
+           via: ViaOpt = "auto", chart: ChartOpt = None, wait: WaitOpt = False, timeout: TimeoutOpt = "300",
            dry_run: DryRunOpt = False, write_config: WriteConfigOpt = False) -> None:
     """Let the operator use data planes again: removed from --multi-cluster-contexts-disabled."""
     _toggle(ctx, contexts, False, namespace, release, via, chart, False, wait, timeout, dry_run, write_config)
@@ -147,11 +149,12 @@ def enable(ctx: typer.Context, contexts: ContextsArg, namespace: NamespaceOpt = 
 
 def _member(ctx: typer.Context, context: str, adding: bool, namespace: Optional[str], release: Optional[str],
             via: str, chart: Optional[str], server: Optional[str], allow_loopback: bool, force: bool, purge: bool,
-            timeout: float, dry_run: bool) -> None:
+            timeout: str, dry_run: bool) -> None:
     from kbmc.contexts import members as core
     from kbmc.contexts.mesh import CiliumMesh
     from kbmc.runner import ShRunner
 
+    timeout_s = parse_timeout(timeout)
     state = state_of(ctx)
     control_plane = state.control_plane()
     state.require_contexts([control_plane])
@@ -161,7 +164,7 @@ def _member(ctx: typer.Context, context: str, adding: bool, namespace: Optional[
     params = core.MemberParams(control_plane=control_plane, context=context, namespace=namespace or state.namespace,
                                release=_release(state, release), secret_name=state.secret_name, via=via, chart=chart,
                                server=server, allow_loopback=allow_loopback, force=force, purge=purge,
-                               dry_run=dry_run, timeout=timeout, kubeconfig_path=state.kubeconfig_path)
+                               dry_run=dry_run, timeout=timeout_s, kubeconfig_path=state.kubeconfig_path)
     out = state.out
     with out.progress(f"{'adding' if adding else 'removing'} {context}") as advance:
         run = core.add if adding else core.remove
@@ -185,7 +188,7 @@ def add(ctx: typer.Context,
             help="Its API server URL as the control plane reaches it (as `env prepare --server`).",
             show_default=False)] = None,
         allow_loopback: Annotated[bool, typer.Option("--allow-loopback", help="Accept a loopback server.")] = False,
-        timeout: TimeoutOpt = 300.0, dry_run: DryRunOpt = False) -> None:
+        timeout: TimeoutOpt = "300", dry_run: DryRunOpt = False) -> None:
     """Add a data plane: the Secret, the operator's contexts, the pod RBAC, the Cilium mesh. Re-run resumes."""
     _member(ctx, context, True, namespace, release, via, chart, server, allow_loopback, False, False, timeout, dry_run)
 
@@ -197,6 +200,6 @@ def remove(ctx: typer.Context,
            force: Annotated[bool, typer.Option("--force", help="Go on although KubeBlocks pods/PVCs are there.")
                             ] = False,
            purge: Annotated[bool, typer.Option("--purge", help="Also delete kbmc's RBAC copies there.")] = False,
-           timeout: TimeoutOpt = 300.0, dry_run: DryRunOpt = False) -> None:
+           timeout: TimeoutOpt = "300", dry_run: DryRunOpt = False) -> None:
     """Remove a data plane: the mesh, the operator's contexts and disabled list, the Secret (--purge: RBAC)."""
     _member(ctx, context, False, namespace, release, via, chart, None, False, force, purge, timeout, dry_run)

@@ -18,7 +18,7 @@ from kbmc.clients import ApiError, ClientRegistry, resource_path
 from kbmc.contexts import lease
 from kbmc.contexts import live as lv
 from kbmc.contexts.mesh import Mesh
-from kbmc.contexts.toggle import ToggleParams, _check_helm, mode, write_operator
+from kbmc.contexts.toggle import ToggleParams, _check_helm, mode, refuse_hand_added_args, write_operator
 from kbmc.errors import InputError, OperationError
 from kbmc.operator import status as st
 from kbmc.runner import Runner
@@ -95,6 +95,8 @@ def add(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, p: Member
     via = mode(live, p.toggle())
     if via == "helm" and not p.dry_run:
         _check_helm(runner)
+    if via == "helm" and p.context not in _release_contexts(live):
+        refuse_hand_added_args(cp, p.toggle(), live)
     try:
         registry.for_context(p.context).version()
     except ApiError as exc:
@@ -193,18 +195,29 @@ def remove(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, p: Mem
     via = mode(live, p.toggle())
     if via == "helm" and not p.dry_run:
         _check_helm(runner)
+    if via == "helm" and (p.context in _release_contexts(live) or p.context in live.release_disabled):
+        refuse_hand_added_args(cp, p.toggle(), live)
     rest = [c for c in live.contexts if c != p.context]
     if p.context in live.contexts and not rest:
         raise InputError(f"{p.context} is the operator's only context", hint="uninstall KubeBlocks instead")
     if p.context in live.contexts and not [c for c in rest if c not in live.disabled] and not p.force:
         raise InputError(f"removing {p.context} would leave no enabled data plane", hint="pass --force")
+    secret = _secret_name(live, p.secret_name)
+    in_secret = secret_contexts(cp, p.namespace, secret) or []
+    known = {*live.contexts, *live.disabled, *(_release_contexts(live) if live.helm_managed else []), *in_secret}
+    if p.context not in known and p.context not in kube.contexts:
+        raise InputError(f"context {p.context} not in the operator's contexts ({','.join(live.contexts) or 'none'}), "
+                         f"in Secret {p.namespace}/{secret} nor in your kubeconfig: nothing to remove",
+                         hint="check the name with `kbmc contexts list`")
     if not p.force:
-        client = registry.for_context(p.context) if p.context in kube.contexts else None
+        if p.context not in kube.contexts:  # the data plane is gone, or only this kubeconfig lacks it
+            raise InputError(f"cannot tell what is still placed on {p.context}: it is not in your kubeconfig",
+                             hint="add it to your kubeconfig, or pass --force if it is gone for good")
+        client = registry.for_context(p.context)
         try:
             placed = [f"{kind[:-1] if kind == 'pods' else 'pvc'} {i['metadata'].get('namespace')}/{i['metadata']['name']}"
                       for kind in ("pods", "persistentvolumeclaims")
-                      for i in (client.get(resource_path("v1", kind), labelSelector=KB_SELECTOR)["items"]
-                                if client else [])]
+                      for i in client.get(resource_path("v1", kind), labelSelector=KB_SELECTOR)["items"]]
         except ApiError as exc:
             raise InputError(f"cannot tell whether KubeBlocks objects are still placed on {p.context} "
                              f"({exc.summary})", hint="pass --force if it is gone for good") from None
@@ -212,8 +225,6 @@ def remove(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, p: Mem
             raise InputError(f"KubeBlocks objects still placed on {p.context}: {', '.join(placed[:10])}"
                              + (f" (+{len(placed) - 10} more)" if len(placed) > 10 else ""),
                              hint="move or delete them first, or pass --force")
-    secret = _secret_name(live, p.secret_name)
-    in_secret = secret_contexts(cp, p.namespace, secret) or []
     result = MemberResult(p.context, "remove", p.dry_run)
     if p.dry_run:
         result.steps = [

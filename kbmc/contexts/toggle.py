@@ -130,6 +130,8 @@ def toggle(registry: ClientRegistry, runner: Runner, params: ToggleParams,
         result.revision_after = result.revision_before
         result.live_args = {d["metadata"]["name"]: lv.multi_cluster_args(d) for d in live.deployments}
         return result
+    if via == "helm" and live.release_disabled != after:
+        refuse_hand_added_args(cp, params, live)
     if params.dry_run:
         result.action = "dry-run"
         return result
@@ -155,6 +157,47 @@ def toggle(registry: ClientRegistry, runner: Runner, params: ToggleParams,
     return result
 
 
+def hand_added_args(cp: KubeClient, params: ToggleParams, live: lv.Live) -> dict[str, list[str]]:
+    """Deployment -> the manager args it runs with that the release does not render (added or edited by hand).
+
+    A helm upgrade replaces the args list with the rendered one (the list changes with contextsDisabled), so
+    those would be dropped; kbmc's own --multi-cluster-* flags are left out (kbmc sets them either way)."""
+    import re
+
+    from kbmc.yamlio import load_yaml
+
+    doc = rel.record(cp, params.namespace, params.release) or {}
+    rendered: dict[tuple[str, str], list[str]] = {}
+    for part in re.split(r"(?m)^---[ \t]*$", str(doc.get("manifest") or "")):
+        obj = load_yaml(part, f"release {params.release}'s manifest") if part.strip() else None
+        if not isinstance(obj, dict) or obj.get("kind") != "Deployment":
+            continue
+        pod = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+        for c in pod.get("containers") or []:
+            rendered[(str((obj.get("metadata") or {}).get("name")), str(c.get("name")))] = [
+                str(a) for a in c.get("args") or []]
+    extra: dict[str, list[str]] = {}
+    for d in live.deployments:
+        name = d["metadata"]["name"]
+        for c in lv.flag_containers(d):
+            want = rendered.get((name, str(c.get("name"))))
+            added = [a for a in c.get("args") or [] if want is not None and a not in want
+                     and not a.startswith("--multi-cluster-")]
+            if added:
+                extra.setdefault(name, []).extend(added)
+    return extra
+
+
+def refuse_hand_added_args(cp: KubeClient, params: ToggleParams, live: lv.Live) -> None:
+    """Refuse a helm upgrade that would drop manager args added by hand (nothing changed yet)."""
+    extra = hand_added_args(cp, params, live)
+    if extra:
+        named = "; ".join(f"{name}: {' '.join(args)}" for name, args in extra.items())
+        raise InputError(f"the helm upgrade of release {params.release} would drop args added to the Deployments "
+                         f"by hand ({named})", hint="pass --via deployment to keep them (any later helm upgrade drops them too), "
+                         "or remove them by hand first")
+
+
 def _check_helm(runner: Runner) -> None:
     if shutil.which("helm") is None:
         raise InputError("helm is not installed or not on PATH (the release is helm-managed)",
@@ -169,6 +212,7 @@ def write_operator(cp: KubeClient, runner: Runner, params: ToggleParams, live: l
     release_contexts = st.split(str(mc.get("contexts") or ""))
     in_release = live.release_disabled == disabled and (contexts is None or release_contexts == contexts)
     if via == "helm" and not in_release:  # the release already says so: only the Deployments drifted
+        refuse_hand_added_args(cp, params, live)
         values: dict[str, Any] = {"contextsDisabled": ",".join(disabled)}
         if contexts is not None:
             values["contexts"] = ",".join(contexts)
@@ -220,6 +264,7 @@ def _patch_deployments(cp: KubeClient, live: lv.Live, transform: Callable[[list[
 
 def _helm_upgrade(cp: KubeClient, runner: Runner, params: ToggleParams, values_doc: dict[str, Any]) -> None:
     from kbmc.files import write_private
+    from kbmc.operator.install import helm_timeout
     from kbmc.yamlio import dump_yaml
 
     tmp = Path(tempfile.mkdtemp(prefix="kbmc-contexts-"))
@@ -236,7 +281,7 @@ def _helm_upgrade(cp: KubeClient, runner: Runner, params: ToggleParams, values_d
         # --reuse-values: every other value as the release has it. --no-hooks: the same chart again, so the
         # chart's pre-upgrade hook (its CRD upgrade Job) has nothing to do; --skip-crds for the same reason.
         args = ["upgrade", params.release, chart, "--namespace", params.namespace, "--reuse-values",
-                "--values", str(values), "--skip-crds", "--no-hooks", "--timeout", f"{int(params.timeout)}s"]
+                "--values", str(values), "--skip-crds", "--no-hooks", "--timeout", helm_timeout(params.timeout)]
         runner.run("helm", args, context=params.control_plane, kubeconfig=params.kubeconfig_path,
                    timeout=params.timeout + 60)
     finally:

@@ -224,6 +224,13 @@ def doctor(registry: ClientRegistry, params: DoctorParams) -> Report:
     facts = control_plane_checks(registry.for_context(params.control_plane), params)
     report.rows += facts.rows
     data_planes = list(dict.fromkeys([*facts.contexts, *params.data_planes]))
+    # An operator context this kubeconfig lacks (often: the data plane is gone) is not checked: say so.
+    for d in data_planes:
+        if d not in kube.contexts and d not in params.data_planes:
+            report.rows.append(Row("data plane in kubeconfig", d, FAIL,
+                                   f"operator context {d} is not in your kubeconfig: not checked",
+                                   f"add {d} to your kubeconfig; if that data plane is gone: "
+                                   f"kbmc contexts remove {d} --force"))
     data_planes = [d for d in data_planes if d in kube.contexts]
     enabled = {d for d in data_planes if d not in facts.disabled}
     placed: dict[str, dict[str, list[str]]] = {d: {} for d in data_planes}

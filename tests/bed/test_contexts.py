@@ -167,6 +167,70 @@ def test_refusals_change_nothing(case: str, via: str, operator, registry: Client
     assert (revision(cp), rv(cp, RELEASE), rv(cp, DP)) == before
 
 
+def test_remove_refuses_a_context_it_cannot_check_or_does_not_know(operator, registry: ClientRegistry, kbmc, bed,
+                                                                     helm_path, tmp_path: Path) -> None:
+    import yaml
+
+    cp = registry.for_context("cp")
+    before = (revision(cp), rv(cp, RELEASE), rv(cp, DP))
+    # k8s-3 is an operator context, but this kubeconfig lacks it (the data plane is gone): what is placed there
+    # cannot be looked at, so it is refused as for an unreachable one.
+    doc = yaml.safe_load(bed.kubeconfig_path.read_text())
+    doc["contexts"] = [c for c in doc["contexts"] if c["name"] != "k8s-3"]
+    partial = tmp_path / "kubeconfig"
+    partial.write_text(yaml.safe_dump(doc))
+    partial.chmod(0o600)
+    r = kbmc("contexts", "remove", "k8s-3", "--context", "cp", kubeconfig=partial)
+    assert r.code == 2, r.stderr
+    assert "cannot tell what is still placed on k8s-3" in r.stderr and "--force" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    # A name known nowhere is a mistake, not a removal already done.
+    r = kbmc("contexts", "remove", "k8s-9", "--context", "cp", kubeconfig=bed.kubeconfig_path)
+    assert r.code == 2, r.stderr
+    assert "context k8s-9 not in the operator's contexts (k8s-1,k8s-2,k8s-3)" in r.stderr
+    assert "already done" not in r.stderr + r.stdout and len(r.stderr.strip().splitlines()) == 1
+    assert (revision(cp), rv(cp, RELEASE), rv(cp, DP)) == before
+
+
+def set_args(cp: KubeClient, name: str, args: list[str]) -> None:
+    path = resource_path("apps/v1", "deployments", NS, name)
+    d = cp.get(path)
+    d["spec"]["template"]["spec"]["containers"][0]["args"] = args
+    cp.replace(path, d)
+
+
+def test_helm_disable_refuses_to_drop_hand_added_manager_args(operator, registry: ClientRegistry, kbmc, bed,
+                                                               helm_path) -> None:
+    """helm replaces the args list on upgrade: args added by hand would silently go, so the helm way refuses."""
+    cp = registry.for_context("cp")
+    original = args_of(cp, RELEASE)
+    set_args(cp, RELEASE, [*original, "--zap-log-level=debug"])
+    try:
+        def spec_state() -> tuple[Any, ...]:  # the controller's status writes move resourceVersion: generation
+            return (revision(cp), *(cp.get(resource_path("apps/v1", "deployments", NS, n))["metadata"]["generation"]
+                                    for n in (RELEASE, DP)))
+
+        before = spec_state()
+        for dry in ([], ["--dry-run"]):
+            r = kbmc("contexts", "disable", "k8s-2", "--context", "cp", *dry, kubeconfig=bed.kubeconfig_path)
+            assert r.code == 2, r.stderr
+            assert "would drop args added to the Deployments by hand (kubeblocks: --zap-log-level=debug)" in r.stderr
+            assert "--via deployment" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+            assert spec_state() == before
+        # The suggested way keeps them.
+        r = kbmc("contexts", "disable", "k8s-2", "--context", "cp", "--via", "deployment",
+                 kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        live = args_of(cp, RELEASE)
+        assert "--zap-log-level=debug" in live and "--multi-cluster-contexts-disabled=k8s-2" in live
+        r = kbmc("contexts", "enable", "k8s-2", "--context", "cp", "--via", "deployment",
+                 kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        assert args_of(cp, RELEASE) == [*original, "--zap-log-level=debug"]
+    finally:
+        set_args(cp, RELEASE, original)
+
+
 def race(bed, operator: dict[str, Any], verb: str, via: str) -> list[subprocess.CompletedProcess[str]]:  # type: ignore[no-untyped-def]
     def one(context: str) -> subprocess.CompletedProcess[str]:
         env = dict(os.environ, KUBECONFIG=str(bed.kubeconfig_path), NO_COLOR="1", **operator["env"])

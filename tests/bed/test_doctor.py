@@ -178,6 +178,27 @@ def test_one_data_plane_down_fails_its_rows_only(healthy, topology, kbmc, bed) -
         bed.start_apiserver("k8s-3")
 
 
+def test_operator_context_missing_from_the_kubeconfig_is_a_failing_row(healthy, kbmc, bed, tmp_path) -> None:
+    """The data plane is gone from the user's kubeconfig but still in the operator's contexts: never left out."""
+    import yaml
+
+    doc = yaml.safe_load(bed.kubeconfig_path.read_text())
+    doc["contexts"] = [c for c in doc["contexts"] if c["name"] != "k8s-3"]
+    partial = tmp_path / "partial-kubeconfig"
+    partial.write_text(yaml.safe_dump(doc))
+    partial.chmod(0o600)
+    r = kbmc("--context", "cp", "--data-planes", "k8s-1,k8s-2", "doctor", "--allow-loopback", "-o", "json",
+             kubeconfig=partial)
+    report = json.loads(r.stdout)
+    assert r.code == 1 and report["ok"] is False
+    assert set(red(report)) == {("data plane in kubeconfig", "k8s-3")}
+    row = next(c for c in report["checks"] if c["scope"] == "k8s-3")
+    assert row["detail"] == "operator context k8s-3 is not in your kubeconfig: not checked"
+    assert "kbmc contexts remove k8s-3 --force" in row["fix"]
+    others = [c for c in report["checks"] if c["scope"] in ("k8s-1", "k8s-2")]
+    assert others and all(c["status"] == "ok" for c in others)
+
+
 def test_disable_wait_reports_the_new_live_flags(healthy, kbmc, bed, operator) -> None:  # noqa: F811
     """With a (played) kubelet the rollout completes: --wait follows it and prints the flags the manager runs with."""
     env = operator["env"]

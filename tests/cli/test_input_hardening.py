@@ -353,6 +353,10 @@ TIMEOUT_COMMANDS = [
     ("network", "metallb"),
     ("network", "expose", "db"),
     ("operator", "install", "--dry-run"),
+    ("contexts", "disable", "k8s-2"),
+    ("contexts", "enable", "k8s-2"),
+    ("contexts", "add", "k8s-3"),
+    ("contexts", "remove", "k8s-3"),
 ]
 
 
@@ -363,6 +367,10 @@ TIMEOUT_COMMANDS = [
     ("9999999999h", "is out of range"),
     ("0.0001", "is out of range"),
     ("-1s", "is not a duration"),
+    ("-5", "is not a duration"),  # once handed to helm as `--timeout -5s`
+    ("nan", "is not a duration"),
+    ("inf", "is not a duration"),
+    ("1e30", "is not a duration"),  # once a raw 400 from the Lease PUT
 ])
 def test_every_timeout_reads_durations_alike(kbmc, no_kubeconfig, tmp_path, command, value, message) -> None:
     write(tmp_path, GOOD)
