@@ -216,8 +216,8 @@ def test_wait_that_times_out_still_shows_the_endpoints_and_fails(kbmc, bed, regi
     (["--port", "99999"], "--port 99999 must be between 1 and 65535"),
     (["--component", "a b"], "--component 'a b' must be lowercase"),
     (["--component", ""], "--component may not be empty"),
-    (["--timeout", "inf"], "--timeout inf must be greater than zero"),
-    (["--timeout", "nan", "--wait", "--type", "LoadBalancer"], "--timeout nan must be greater than zero"),
+    (["--timeout", "inf"], "--timeout 'inf' is not a duration"),
+    (["--timeout", "nan", "--wait", "--type", "LoadBalancer"], "--timeout 'nan' is not a duration"),
 ])
 def test_bad_flags_are_refused_before_any_cluster(kbmc, bed, registry, layout, args: list[str], message: str) -> None:
     for extra in ([], ["--dry-run"]):
