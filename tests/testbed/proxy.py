@@ -132,11 +132,7 @@ class DelayProxy:
             except OSError:
                 pass
             finally:
-                for s in (src, dst):
-                    try:
-                        s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
+                _shutdown(src, dst)
 
         sender = threading.Thread(target=send, daemon=True)
         sender.start()
@@ -236,8 +232,13 @@ def _pipe(src: socket.socket, dst: socket.socket) -> None:
     except OSError:
         pass
     finally:
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        _shutdown(src, dst)
+
+
+def _shutdown(*sockets: socket.socket) -> None:
+    """Both directions closed, so the peer of each sees the end (already closed is fine)."""
+    for s in sockets:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
