@@ -73,7 +73,8 @@ def _install_chart(bed: TestBed, registry: ClientRegistry, real_helm: Path, home
     roles = cp.get(resource_path("rbac.authorization.k8s.io/v1", "clusterroles"))["items"]
     for role in roles:
         meta = role["metadata"]
-        if meta["name"].startswith("kubeblocks-") and "meta.helm.sh/release-name" not in (meta.get("annotations") or {}):
+        ours = meta["name"] == "kubeblocks" or meta["name"].startswith("kubeblocks-")
+        if ours and "meta.helm.sh/release-name" not in (meta.get("annotations") or {}):
             cp.delete(resource_path("rbac.authorization.k8s.io/v1", "clusterroles", name=meta["name"]))
     names = []
     for crd in crds.all_crds():
@@ -83,9 +84,13 @@ def _install_chart(bed: TestBed, registry: ClientRegistry, real_helm: Path, home
         # version once stored cannot be dropped by an update, so that CRD goes first.
         existing = cp.get_or_none(path)
         served = {v["name"] for v in crd["spec"]["versions"]}
-        if existing is not None and set(existing.get("status", {}).get("storedVersions") or []) - served:
-            cp.delete(path)
-            wait_for(f"CRD {name} deleted", lambda p=path: Poll(cp.get_or_none(p) is None), timeout=60, interval=0.2)
+        stale = existing is not None and set(existing.get("status", {}).get("storedVersions") or []) - served
+        # ... and one an earlier module deleted may still be terminating: it cannot be applied until it is gone.
+        terminating = existing is not None and existing["metadata"].get("deletionTimestamp")
+        if stale or terminating:
+            if stale and not terminating:
+                cp.delete(path)
+            wait_for(f"CRD {name} deleted", lambda p=path: Poll(cp.get_or_none(p) is None), timeout=180, interval=0.2)
         cp.apply(path, crd, force=True)
         names.append(name)
 

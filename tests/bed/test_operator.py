@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from kbmc.clients import ClientRegistry, KubeClient, resource_path
+from kbmc.wait import Poll, wait_for
 from tests.testbed.crds import all_crds, chart_dir
 
 NS = "kb-system"
@@ -77,9 +78,13 @@ def installed(bed, real_helm: Path, registry: ClientRegistry,
         subprocess.run([str(real_helm), "uninstall", RELEASE, "-n", NS, "--no-hooks", "--kube-context", "cp",
                         "--kubeconfig", str(bed.kubeconfig_path)], env=dict(os.environ, **env),
                        capture_output=True, timeout=300)
-        cp.delete(resource_path("v1", "namespaces", name=NS))
-        for crd in all_crds():
-            cp.delete(resource_path(CRD_API, "customresourcedefinitions", name=crd["metadata"]["name"]))
+        gone = [resource_path("v1", "namespaces", name=NS)]
+        gone += [resource_path(CRD_API, "customresourcedefinitions", name=crd["metadata"]["name"]) for crd in all_crds()]
+        for path in gone:
+            cp.delete(path)
+        # The next module starts from a clean control plane, not from objects still terminating.
+        for path in gone:
+            wait_for(f"{path} deleted", lambda p=path: Poll(cp.get_or_none(p) is None), timeout=180, interval=0.5)
 
 
 @pytest.fixture
