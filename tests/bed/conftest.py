@@ -66,7 +66,7 @@ def _install_chart(bed: TestBed, registry: ClientRegistry, real_helm: Path, home
     ns_path = resource_path("v1", "namespaces", name=release.namespace)
     wait_for(f"namespace {release.namespace} gone or active",
              lambda: Poll(not (cp.get_or_none(ns_path) or {}).get("metadata", {}).get("deletionTimestamp")),
-             timeout=180, interval=0.5)
+             timeout=420, interval=0.5)
     # A release uninstalled by another test can leave its aggregated ClusterRole behind without helm's marks: the
     # aggregation controller's server-side apply of its rules re-creates the role helm has just deleted. helm would
     # refuse to adopt it ("invalid ownership metadata"); it is no one's, so it goes.
@@ -90,7 +90,7 @@ def _install_chart(bed: TestBed, registry: ClientRegistry, real_helm: Path, home
         if stale or terminating:
             if stale and not terminating:
                 cp.delete(path)
-            wait_for(f"CRD {name} deleted", lambda p=path: Poll(cp.get_or_none(p) is None), timeout=180, interval=0.2)
+            wait_for(f"CRD {name} deleted", lambda p=path: Poll(cp.get_or_none(p) is None), timeout=420, interval=0.2)
         cp.apply(path, crd, force=True)
         names.append(name)
 
