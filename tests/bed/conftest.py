@@ -67,15 +67,8 @@ def _install_chart(bed: TestBed, registry: ClientRegistry, real_helm: Path, home
     wait_for(f"namespace {release.namespace} gone or active",
              lambda: Poll(not (cp.get_or_none(ns_path) or {}).get("metadata", {}).get("deletionTimestamp")),
              timeout=420, interval=0.5)
-    # A release uninstalled by another test can leave its aggregated ClusterRole behind without helm's marks: the
-    # aggregation controller's server-side apply of its rules re-creates the role helm has just deleted. helm would
-    # refuse to adopt it ("invalid ownership metadata"); it is no one's, so it goes.
-    roles = cp.get(resource_path("rbac.authorization.k8s.io/v1", "clusterroles"))["items"]
-    for role in roles:
-        meta = role["metadata"]
-        ours = meta["name"] == "kubeblocks" or meta["name"].startswith("kubeblocks-")
-        if ours and "meta.helm.sh/release-name" not in (meta.get("annotations") or {}):
-            cp.delete(resource_path("rbac.authorization.k8s.io/v1", "clusterroles", name=meta["name"]))
+    # A release uninstalled by another test can leave its aggregated ClusterRole behind without helm's marks.
+    crds.clear_orphan_chart_roles(cp)
     names = []
     for crd in crds.all_crds():
         name = crd["metadata"]["name"]

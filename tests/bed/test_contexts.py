@@ -21,7 +21,7 @@ import pytest
 
 from kbmc.clients import ClientRegistry, KubeClient, resource_path
 from tests.bed.test_operator import fake_hook_kubelet, helm_env, revision, run_kbmc
-from tests.testbed.crds import chart_dir
+from tests.testbed.crds import chart_dir, clear_orphan_chart_roles
 
 NS = "kb-system"
 RELEASE = "kubeblocks"
@@ -68,26 +68,7 @@ def operator(bed, real_helm: Path, registry: ClientRegistry,
             subprocess.run([str(real_helm), "uninstall", RELEASE, "-n", NS, "--no-hooks", "--kube-context", "cp",
                             "--kubeconfig", str(bed.kubeconfig_path)], env=dict(os.environ, **env),
                            capture_output=True, timeout=300)
-            drop_recreated_roles(cp)
-
-
-def drop_recreated_roles(cp: KubeClient) -> None:
-    """The bed's clusterrole-aggregation controller applies the rules of an aggregated ClusterRole helm has just
-    deleted, which creates it again without helm's labels; the next install would then refuse to adopt it."""
-    import time
-
-    roles = resource_path("rbac.authorization.k8s.io/v1", "clusterroles")
-    quiet = 0
-    for _ in range(40):
-        stray = [r["metadata"]["name"] for r in cp.get(roles)["items"]
-                 if r["metadata"]["name"].startswith("kubeblocks")
-                 and (r["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") != "Helm"]
-        for name in stray:
-            cp.delete(f"{roles}/{name}")
-        quiet = 0 if stray else quiet + 1
-        if quiet >= 4:
-            return
-        time.sleep(0.5)
+            clear_orphan_chart_roles(cp)
 
 
 @pytest.fixture

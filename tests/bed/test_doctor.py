@@ -15,6 +15,7 @@ from kbmc.clients import ClientRegistry, KubeClient, resource_path
 from kbmc.operator.status import ready
 from tests.bed.test_contexts import DATA_PLANES, DP, NS, RELEASE, args_of, operator  # noqa: F401 - the module's install
 from tests.bed.test_operator import run_kbmc
+from tests.testbed.kubelet import mark_pods_ready
 
 SECRET = "kb-multi-cluster-kubeconfig"
 
@@ -22,21 +23,7 @@ SECRET = "kb-multi-cluster-kubeconfig"
 def play_kubelet(cp: KubeClient, stop: threading.Event) -> None:
     """Mark the release's Deployment pods Running and Ready (the bed has no kubelet), so the operator is available."""
     while not stop.is_set():
-        for pod in cp.get(resource_path("v1", "pods", NS), labelSelector=f"app.kubernetes.io/instance={RELEASE}")["items"]:
-            owners = pod["metadata"].get("ownerReferences") or []
-            if not any(o["kind"] == "ReplicaSet" for o in owners) or pod["metadata"].get("deletionTimestamp"):
-                continue
-            conditions = {c["type"]: c["status"] for c in (pod.get("status") or {}).get("conditions") or []}
-            if conditions.get("Ready") == "True":
-                continue
-            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            try:
-                cp.patch(resource_path("v1", "pods", NS, pod["metadata"]["name"]) + "/status", {"status": {
-                    "phase": "Running", "startTime": now,
-                    "conditions": [{"type": t, "status": "True", "lastTransitionTime": now}
-                                   for t in ("Initialized", "ContainersReady", "Ready", "PodScheduled")]}})
-            except Exception:  # noqa: BLE001, S110 - the pod went away meanwhile
-                pass
+        mark_pods_ready(cp, NS, f"app.kubernetes.io/instance={RELEASE}")
         time.sleep(0.3)
 
 

@@ -22,6 +22,7 @@ from kbmc.clients import ClientRegistry, resource_path
 from tests.bed.admission import AdmissionServer
 from tests.bed.network_helpers import write_topology
 from tests.testbed.crds import CrdsUnavailable
+from tests.testbed.kubelet import mark_pods_ready
 from tests.testbed.metallb import chart_dir
 
 PLANES = ["k8s-1", "k8s-2", "k8s-3"]
@@ -63,20 +64,14 @@ def helm_env(real_helm: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 
 def play_kubelet_and_webhook(registry: ClientRegistry, contexts: list[str], webhook: AdmissionServer | None,
                              stop: threading.Event) -> None:
-    """Mark each controller Deployment available (no kubelet here), and aim the webhooks at the loopback server."""
+    """Mark each controller pod Ready (no kubelet here), and aim the webhooks at the loopback server."""
     aimed: set[str] = set()
     while not stop.is_set():
         for ctx in contexts:
             client = registry.for_context(ctx)
             try:
-                path = resource_path("apps/v1", "deployments", NS, "metallb-controller")
-                deployment = client.get_or_none(path)
-                if deployment is not None and (deployment.get("status") or {}).get("availableReplicas") != 1:
-                    client.patch(path + "/status", {"status": {
-                        "observedGeneration": deployment["metadata"].get("generation", 1), "replicas": 1,
-                        "readyReplicas": 1, "availableReplicas": 1, "updatedReplicas": 1,
-                        "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
-                                        "message": "played by the test"}]}})
+                # As a kubelet would: the controllers then report the Deployment available themselves.
+                mark_pods_ready(client, NS, "app.kubernetes.io/component=controller")
                 if webhook is not None and ctx not in aimed:
                     vwc = client.get_or_none(VWC)
                     if vwc is not None:

@@ -22,7 +22,7 @@ import yaml
 from kbmc.clients import ClientRegistry, KubeClient, resource_path
 from kbmc.errors import WaitTimeout
 from kbmc.wait import Poll, wait_for
-from tests.testbed.crds import all_crds, chart_dir
+from tests.testbed.crds import all_crds, chart_dir, clear_orphan_chart_roles
 
 NS = "kb-system"
 RELEASE = "kubeblocks"
@@ -65,6 +65,7 @@ def installed(bed, real_helm: Path, registry: ClientRegistry,
     subprocess.run([str(real_helm), "uninstall", RELEASE, "-n", NS, "--no-hooks", "--kube-context", "cp",
                     "--kubeconfig", str(bed.kubeconfig_path)], env=dict(os.environ, **env), capture_output=True,
                    timeout=300)
+    clear_orphan_chart_roles(registry.for_context("cp"))  # the aggregation controller may re-create one
     r = run_kbmc(bed, env, "env", "prepare", "--context", "cp", "--data-planes", DATA_PLANES, "--allow-loopback")
     assert r.returncode == 0, r.stderr
     chart = str(chart_dir())
@@ -79,6 +80,7 @@ def installed(bed, real_helm: Path, registry: ClientRegistry,
         subprocess.run([str(real_helm), "uninstall", RELEASE, "-n", NS, "--no-hooks", "--kube-context", "cp",
                         "--kubeconfig", str(bed.kubeconfig_path)], env=dict(os.environ, **env),
                        capture_output=True, timeout=300)
+        clear_orphan_chart_roles(cp)
         gone = [resource_path("v1", "namespaces", name=NS)]
         gone += [resource_path(CRD_API, "customresourcedefinitions", name=crd["metadata"]["name"]) for crd in all_crds()]
         for path in gone:

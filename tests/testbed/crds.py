@@ -68,3 +68,34 @@ def module_dir_of(module: str, release: str) -> Path:
 def load_crds(api: str) -> list[dict[str, Any]]:
     base = crd_dir(RELEASES[api])
     return [yaml.safe_load((base / name).read_text()) for name in CRDS]
+
+
+def clear_orphan_chart_roles(client: Any, settle: float = 3.0, timeout: float = 90.0) -> list[str]:
+    """Delete the chart's ClusterRoles that no helm release owns, until none comes back for `settle` seconds.
+
+    After `helm uninstall`, kube-controller-manager's ClusterRole aggregation controller may still hold the
+    aggregated role `kubeblocks` in its queue: its server-side apply of the rules re-creates the role helm just
+    deleted, without helm's marks, and the next `helm install` refuses to adopt it ("invalid ownership
+    metadata"). The role is no one's, so it goes; deleting again until the controller's queue has drained.
+    """
+    import time
+
+    from kbmc.clients import resource_path
+
+    roles_path = resource_path("rbac.authorization.k8s.io/v1", "clusterroles")
+    deleted: list[str] = []
+    quiet_since = time.monotonic()
+    deadline = quiet_since + timeout
+    while time.monotonic() < deadline:
+        orphans = [r["metadata"]["name"] for r in client.get(roles_path)["items"]
+                   if (r["metadata"]["name"] == "kubeblocks" or r["metadata"]["name"].startswith("kubeblocks-"))
+                   and "meta.helm.sh/release-name" not in (r["metadata"].get("annotations") or {})]
+        for name in orphans:
+            client.delete(resource_path("rbac.authorization.k8s.io/v1", "clusterroles", name=name))
+            deleted.append(name)
+        if orphans:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= settle:
+            break
+        time.sleep(0.5)
+    return deleted
