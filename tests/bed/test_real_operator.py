@@ -203,6 +203,8 @@ def test_contexts_disable_restarts_the_real_manager_and_enable_brings_the_cluste
                 _cluster_phase(operator.cp, ns, name))
 
     assert counted() == (3, 3, "Running")
+    on_k8s2 = {p: pod["metadata"]["uid"] for p, pod in _pods(operator.registry, "k8s-2", ns, name).items()}
+    assert list(on_k8s2) == [f"{name}-etcd-1"]
     before = _manager_argv(operator.bed)
     assert not any(a.startswith("--multi-cluster-contexts-disabled") for a in before)
 
@@ -235,8 +237,9 @@ def test_contexts_disable_restarts_the_real_manager_and_enable_brings_the_cluste
         assert view["phase"] not in ("Running", "") and view["placement"] == PLACEMENT
         assert {c: p["disabled"] for c, p in view["dataPlanes"].items()} == \
             {"k8s-1": False, "k8s-2": True, "k8s-3": False}
-        # Disabled for the operator, not gone: kbmc still reads k8s-2 itself, and its pod is still there.
+        # Disabled for the operator, not gone: kbmc still reads k8s-2 itself, and its pod is the same one as before.
         assert [p["name"] for p in view["dataPlanes"]["k8s-2"]["pods"]] == [f"{name}-etcd-1"]
+        assert {p: pod["metadata"]["uid"] for p, pod in _pods(operator.registry, "k8s-2", ns, name).items()} == on_k8s2
     finally:
         start = time.monotonic()
         r = kbmc("contexts", "enable", "k8s-2", "--context", "cp", "-n", KB_NS, "--wait", "--timeout", "180",
@@ -254,6 +257,8 @@ def test_contexts_disable_restarts_the_real_manager_and_enable_brings_the_cluste
     r = kbmc("cluster", "status", name, "-n", ns, "--context", "cp", "-o", "json", kubeconfig=kubeconfig)
     assert r.code == 0, r.stderr
     assert not any(p["disabled"] for p in json.loads(r.stdout)["dataPlanes"].values())
+    # The operator took the pod it had left alone back: not deleted, not recreated.
+    assert {p: pod["metadata"]["uid"] for p, pod in _pods(operator.registry, "k8s-2", ns, name).items()} == on_k8s2
     record_property("disable_to_not_running_seconds", round(disable_seconds, 1))
     record_property("enable_to_running_seconds", round(enable_seconds, 1))
     print(f"\ncontexts disable k8s-2 -> Cluster {degraded_phase} (2 of 3): {disable_seconds:.1f}s; "
