@@ -51,6 +51,19 @@ def ready(deployment: dict[str, Any]) -> bool:
             and status.get("availableReplicas", 0) >= spec_replicas)
 
 
+def rolled_out(deployment: dict[str, Any]) -> bool:
+    """The latest pod template runs everywhere and no pod of an older one is left (what `kubectl rollout status`
+    waits for). `ready` alone is true in the middle of a rollout: the old pod is still available while the new
+    one starts (the chart's maxSurge 1, maxUnavailable 0 of 1 replica)."""
+    spec_replicas = deployment["spec"].get("replicas", 1)
+    status = deployment.get("status") or {}
+    updated = status.get("updatedReplicas", 0)
+    return (status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 0)
+            and updated >= spec_replicas
+            and status.get("replicas", 0) <= updated
+            and status.get("availableReplicas", 0) >= updated)
+
+
 @dataclass
 class Expected:
     """What kbmc.yaml (or the flags) say the operator should run with."""

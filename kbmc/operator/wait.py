@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kbmc.clients import KubeClient, resource_path
-from kbmc.operator.status import manager_deployment, ready
+from kbmc.operator.status import manager_deployment, rolled_out
 from kbmc.wait import Poll, wait_for
 
 
@@ -16,8 +16,12 @@ def wait_manager(client: KubeClient, namespace: str, release: str, *, timeout: f
         deployment = manager_deployment(client, namespace, release)
         if deployment is None:
             return Poll(False, f"no manager Deployment for release {release} in {namespace} yet")
-        if ready(deployment):
+        if rolled_out(deployment):
             return Poll(True)
+        status = deployment.get("status") or {}
+        old = status.get("replicas", 0) - status.get("updatedReplicas", 0)
+        if old > 0 and status.get("updatedReplicas", 0) >= deployment["spec"].get("replicas", 1):
+            return Poll(False, f"rolling out: {old} pod(s) of the previous template still there")
         return Poll(False, pods_reason(client, namespace, deployment))
 
     wait_for(f"the KubeBlocks manager in {client.context}", check, timeout=timeout, interval=2.0,

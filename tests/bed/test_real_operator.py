@@ -1,8 +1,8 @@
 """The real KubeBlocks manager (0.9.3, built from its Go module) on the bed, in multi-cluster mode.
 
-One manager serves the whole module: the real 0.9.0 chart is installed in cp with the real helm (every
-CRD applied server-side first, the multi-cluster Secret written by `kbmc env prepare`), and the bed's
-operator runner runs the manager from the Deployment the chart created. The tests then check that what
+One manager serves the whole module: `kbmc operator install` installs the real 0.9.0 chart in cp with the
+real helm (its CRDs applied server-side first, the multi-cluster Secret written by `kbmc env prepare`), and
+the bed's operator runner runs the manager from the Deployment the chart created. The tests then check that what
 kbmc renders and applies makes KubeBlocks itself work across the data planes.
 """
 
@@ -63,16 +63,19 @@ COMPONENT_DEFINITION: dict[str, Any] = {
 }
 
 
-def _kbmc_cli(bed: TestBed, *args: str) -> subprocess.CompletedProcess[str]:
+def _kbmc_cli(bed: TestBed, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """kbmc's real entry point as a process (for module-scoped set-up, where the `kbmc` fixture is not available)."""
-    env = dict(os.environ, KUBECONFIG=str(bed.kubeconfig_path), NO_COLOR="1")
-    return subprocess.run([sys.executable, "-m", "kbmc", *args], capture_output=True, text=True, env=env,
-                          timeout=300, check=False)
+    full = dict(os.environ, KUBECONFIG=str(bed.kubeconfig_path), NO_COLOR="1", **env)
+    return subprocess.run([sys.executable, "-m", "kbmc", *args], capture_output=True, text=True, env=full,
+                          timeout=600, check=False)
 
 
-def _established(cp: KubeClient, name: str) -> Poll:
-    conditions = (cp.get_or_none(f"{CRD_PATH}/{name}") or {}).get("status", {}).get("conditions", [])
-    return Poll(any(c["type"] == "Established" and c["status"] == "True" for c in conditions), "not established")
+def _helm_env(work: Path) -> dict[str, str]:
+    """The real helm first on PATH (kbmc runs `helm` through its runner), with private helm homes."""
+    from tests.testbed.build import ensure_binaries
+
+    return {"PATH": f"{ensure_binaries()}{os.pathsep}{os.environ['PATH']}",
+            **{v: str(work / v.lower()) for v in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME")}}
 
 
 def _deployment_available(cp: KubeClient) -> Poll:
@@ -84,61 +87,52 @@ def _deployment_available(cp: KubeClient) -> Poll:
     return Poll(done, f"status {status}")
 
 
+def _manager_argv(bed: TestBed) -> list[str]:
+    """The args of the manager process the runner runs now (from its pid file)."""
+    pid = int((bed.root / "operator" / "manager.pid").read_text())
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[1:-1]
+
+
+def _stable(argv: list[str]) -> list[str]:
+    """A manager's args without what the runner picks anew for each pod: free probe ports, the private copy of the
+    mounted Secret."""
+    return [a for a in argv if a.split("=", 1)[0] not in ("--metrics-bind-address", "--health-probe-bind-address",
+                                                          "--multi-cluster-kubeconfig")]
+
+
 class Operator:
-    def __init__(self, bed: TestBed, registry: ClientRegistry, install_seconds: float) -> None:
+    def __init__(self, bed: TestBed, registry: ClientRegistry, install_seconds: float, env: dict[str, str]) -> None:
         self.bed = bed
         self.registry = registry
         self.cp = registry.for_context("cp")
         self.install_seconds = install_seconds
-
-    def manager_args(self) -> list[str]:
-        d = self.cp.get(DEPLOYMENT)
-        container = next(c for c in d["spec"]["template"]["spec"]["containers"] if c["name"] == "manager")
-        return list(container["args"])
-
-    def set_manager_args(self, args: list[str]) -> None:
-        """What a changed helm value or `kbmc contexts disable` does: a new pod template, rolled out."""
-        d = self.cp.get(DEPLOYMENT)
-        index = next(i for i, c in enumerate(d["spec"]["template"]["spec"]["containers"]) if c["name"] == "manager")
-        self.cp.patch(DEPLOYMENT, [{"op": "replace", "path": f"/spec/template/spec/containers/{index}/args",
-                                    "value": args}], content_type="application/json-patch+json")
-        wait_for("the manager Deployment rolled out", lambda: _deployment_available(self.cp), timeout=120,
-                 interval=0.5)
+        self.env = env  # PATH with the real helm, and helm's homes: for kbmc commands that run helm
 
 
 @pytest.fixture(scope="module")
-def operator(bed_operator: TestBed, real_helm_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+def operator(bed_operator: TestBed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+    """kbmc's own path, as a user runs it: `env prepare` writes the Secret, `operator install` applies the chart's
+    CRDs (server-side) and installs the real 0.9.0 chart with the real helm, and `--wait` returns once the runner
+    has the real manager up from the Deployment helm created."""
     bed = bed_operator
     registry = ClientRegistry(kc.load(str(bed.kubeconfig_path)))
     cp = registry.for_context("cp")
     try:
-        crds = all_crds()
         chart = chart_dir()
     except CrdsUnavailable as exc:
         pytest.fail(str(exc))
-    # The CRDs are too large for helm's client-side apply (annotation limit): server-side, first.
-    crd_start = time.monotonic()
-    for crd in crds:
-        cp.apply(f"{CRD_PATH}/{crd['metadata']['name']}", crd, force=True)
-    for crd in crds:
-        wait_for(f"CRD {crd['metadata']['name']} established",
-                 lambda n=crd["metadata"]["name"]: _established(cp, n), timeout=60, interval=0.2)
-    print(f"\n{len(crds)} KubeBlocks CRDs applied server-side and established in {time.monotonic() - crd_start:.1f}s")
-    r = _kbmc_cli(bed, "env", "prepare", "--context", "cp", "--data-planes", ",".join(PLACEMENT), "-n", KB_NS,
+    env = _helm_env(tmp_path_factory.mktemp("helm"))
+    planes = ",".join(PLACEMENT)
+    r = _kbmc_cli(bed, env, "env", "prepare", "--context", "cp", "--data-planes", planes, "-n", KB_NS,
                   "--secret-name", SECRET, "--allow-loopback")
     assert r.returncode == 0, r.stderr
-    work = tmp_path_factory.mktemp("helm")
-    values = work / "values.yaml"
-    values.write_text(yaml.safe_dump({"multiCluster": {"kubeConfig": SECRET, "contexts": ",".join(PLACEMENT)}}))
-    env = dict(os.environ, **{v: str(work / v.lower()) for v in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME")})
     start = time.monotonic()
-    subprocess.run([str(real_helm_binary), "install", "kubeblocks", str(chart), "-n", KB_NS, "--skip-crds",
-                    "-f", str(values), "--kube-context", "cp", "--kubeconfig", str(bed.kubeconfig_path)],
-                   env=env, check=True, capture_output=True, timeout=300)
-    # The runner runs the manager from the Deployment helm created and reports its pod Ready.
-    wait_for("the KubeBlocks manager Deployment available", lambda: _deployment_available(cp), timeout=180,
-             interval=0.5)
+    r = _kbmc_cli(bed, env, "operator", "install", "--context", "cp", "--data-planes", planes, "-n", KB_NS,
+                  "--secret-name", SECRET, "--installer", "helm", "--chart", str(chart), "--wait", "--timeout", "300")
+    assert r.returncode == 0, r.stderr
     install_seconds = time.monotonic() - start
+    assert _deployment_available(cp).done
+    print(f"\nkbmc operator install (CRDs, chart, manager available): {install_seconds:.1f}s")
     cp.apply(COMPDEF, COMPONENT_DEFINITION, force=True)
 
     def compdef_available() -> Poll:
@@ -147,15 +141,8 @@ def operator(bed_operator: TestBed, real_helm_binary: Path, tmp_path_factory: py
 
     wait_for("ComponentDefinition etcd-0.9.0 Available (the manager reconciles it)", compdef_available,
              timeout=120, interval=0.5)
-    yield Operator(bed, registry, install_seconds)
+    yield Operator(bed, registry, install_seconds, env)
     registry.close()
-
-
-@pytest.fixture(scope="session")
-def real_helm_binary(bed_operator: TestBed) -> Path:
-    from tests.testbed.build import ensure_binaries
-
-    return ensure_binaries() / "helm"
 
 
 def _pods(registry: ClientRegistry, context: str, ns: str, cluster: str) -> dict[str, dict[str, Any]]:
@@ -199,29 +186,83 @@ def test_real_manager_runs_a_kbmc_cluster_across_the_data_planes(kbmc, operator:
         assert {f"{name}-etcd-peer-{n}" for n in range(3)} <= {s["metadata"]["name"] for s in services}, context
 
 
-def test_disabling_a_data_plane_restarts_the_manager_and_degrades_the_cluster(kbmc, operator: Operator,
-                                                                             unique_name) -> None:
+def test_contexts_disable_restarts_the_real_manager_and_enable_brings_the_cluster_back(
+        kbmc, operator: Operator, unique_name, record_property) -> None:
+    """Failover with kbmc's own command, its default path: the helm release (`helm upgrade --reuse-values
+    --skip-crds --no-hooks`, so the chart's pre-upgrade hook Job, which the bed cannot run, never comes up). The
+    rendered Deployment rolls out, the runner restarts the real manager with the new flag, and the manager, no longer
+    reading k8s-2, counts 2 of the InstanceSet's 3 replicas; `enable` brings it back."""
     ns, name = unique_name("db"), unique_name("etcd")
     _create(kbmc, operator, ns, name)
+    kubeconfig = operator.bed.kubeconfig_path
     its_path = resource_path("workloads.kubeblocks.io/v1alpha1", "instancesets", ns, f"{name}-etcd")
-    original = operator.manager_args()
-    operator.set_manager_args([*original, "--multi-cluster-contexts-disabled=k8s-2"])
-    try:
-        def degraded() -> Poll:
-            replicas = (operator.cp.get(its_path).get("status") or {}).get("replicas")
-            phase = _cluster_phase(operator.cp, ns, name)
-            return Poll(replicas == 2 and phase not in ("Running", ""), f"InstanceSet replicas {replicas}, Cluster {phase}")
 
-        wait_for("the manager sees 2 of 3 replicas once k8s-2 is disabled", degraded, timeout=120, interval=0.5)
+    def counted() -> tuple[Any, Any, str]:
+        its = operator.cp.get(its_path)
+        return (its["spec"].get("replicas"), (its.get("status") or {}).get("replicas"),
+                _cluster_phase(operator.cp, ns, name))
+
+    assert counted() == (3, 3, "Running")
+    on_k8s2 = {p: pod["metadata"]["uid"] for p, pod in _pods(operator.registry, "k8s-2", ns, name).items()}
+    assert list(on_k8s2) == [f"{name}-etcd-1"]
+    before = _manager_argv(operator.bed)
+    assert not any(a.startswith("--multi-cluster-contexts-disabled") for a in before)
+
+    start = time.monotonic()
+    r = kbmc("contexts", "disable", "k8s-2", "--context", "cp", "-n", KB_NS, "--wait", "--timeout", "180",
+             "-o", "json", kubeconfig=kubeconfig, env=operator.env)
+    try:
+        assert r.code == 0, r.stderr
+        report = json.loads(r.stdout)
+        assert report["via"] == "helm" and report["contextsDisabled"] == ["k8s-2"] and report["waited"]
+        assert {"namespace": ns, "name": name, "placement": PLACEMENT, "on": ["k8s-2"]} in report["placedClusters"]
+        # --wait returned once the rollout's new pod is Ready: the runner runs a new manager, with the new flag.
+        contexts_flag = f"--multi-cluster-contexts={','.join(PLACEMENT)}"
+        at = before.index(contexts_flag) + 1
+        assert _stable(_manager_argv(operator.bed)) == _stable(
+            [*before[:at], "--multi-cluster-contexts-disabled=k8s-2", *before[at:]])
+
+        def degraded() -> Poll:
+            spec, seen, phase = counted()
+            return Poll(spec == 3 and seen == 2 and phase not in ("Running", ""),
+                        f"InstanceSet replicas {seen} of {spec}, Cluster {phase}")
+
+        wait_for("the manager counts 2 of 3 replicas once k8s-2 is disabled", degraded, timeout=120, interval=0.5)
+        disable_seconds = time.monotonic() - start
+        degraded_phase = counted()[2]
+
+        r = kbmc("cluster", "status", name, "-n", ns, "--context", "cp", "-o", "json", kubeconfig=kubeconfig)
+        assert r.code == 0, r.stderr
+        view = json.loads(r.stdout)
+        assert view["phase"] not in ("Running", "") and view["placement"] == PLACEMENT
+        assert {c: p["disabled"] for c, p in view["dataPlanes"].items()} == \
+            {"k8s-1": False, "k8s-2": True, "k8s-3": False}
+        # Disabled for the operator, not gone: kbmc still reads k8s-2 itself, and its pod is the same one as before.
+        assert [p["name"] for p in view["dataPlanes"]["k8s-2"]["pods"]] == [f"{name}-etcd-1"]
+        assert {p: pod["metadata"]["uid"] for p, pod in _pods(operator.registry, "k8s-2", ns, name).items()} == on_k8s2
     finally:
-        operator.set_manager_args(original)
+        start = time.monotonic()
+        r = kbmc("contexts", "enable", "k8s-2", "--context", "cp", "-n", KB_NS, "--wait", "--timeout", "180",
+                 "-o", "json", kubeconfig=kubeconfig, env=operator.env)
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout)["contextsDisabled"] == []
+    assert _stable(_manager_argv(operator.bed)) == _stable(before)  # the manager's args as before
 
     def running() -> Poll:
-        replicas = (operator.cp.get(its_path).get("status") or {}).get("replicas")
-        phase = _cluster_phase(operator.cp, ns, name)
-        return Poll(replicas == 3 and phase == "Running", f"InstanceSet replicas {replicas}, Cluster {phase}")
+        spec, seen, phase = counted()
+        return Poll(spec == seen == 3 and phase == "Running", f"InstanceSet replicas {seen} of {spec}, Cluster {phase}")
 
-    wait_for("Running again once k8s-2 is enabled", running, timeout=120, interval=0.5)
+    wait_for("Running again (3 of 3) once k8s-2 is enabled", running, timeout=120, interval=0.5)
+    enable_seconds = time.monotonic() - start
+    r = kbmc("cluster", "status", name, "-n", ns, "--context", "cp", "-o", "json", kubeconfig=kubeconfig)
+    assert r.code == 0, r.stderr
+    assert not any(p["disabled"] for p in json.loads(r.stdout)["dataPlanes"].values())
+    # The operator took the pod it had left alone back: not deleted, not recreated.
+    assert {p: pod["metadata"]["uid"] for p, pod in _pods(operator.registry, "k8s-2", ns, name).items()} == on_k8s2
+    record_property("disable_to_not_running_seconds", round(disable_seconds, 1))
+    record_property("enable_to_running_seconds", round(enable_seconds, 1))
+    print(f"\ncontexts disable k8s-2 -> Cluster {degraded_phase} (2 of 3): {disable_seconds:.1f}s; "
+          f"contexts enable k8s-2 -> Running (3 of 3): {enable_seconds:.1f}s")
 
 
 def test_instanceset_crd_in_a_data_plane_gets_the_operators_pods_garbage_collected(kbmc, operator: Operator,
@@ -253,9 +294,7 @@ def test_instanceset_crd_in_a_data_plane_gets_the_operators_pods_garbage_collect
 def test_runner_runs_the_deployments_manager_as_a_private_local_process(operator: Operator) -> None:
     """The runner's promise: the Deployment's own args, with only what a local process needs rewritten,
     and the mounted multi-cluster Secret as a private file."""
-    pid = int((operator.bed.root / "operator" / "manager.pid").read_text())
-    argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[1:-1]
-    flags = dict(a.split("=", 1) for a in argv)
+    flags = dict(a.split("=", 1) for a in _manager_argv(operator.bed))
     assert flags["--leader-elect"] == "false" and flags["--extensions"] == "false"
     for probe in ("--metrics-bind-address", "--health-probe-bind-address"):
         assert flags[probe].startswith("127.0.0.1:"), flags[probe]
