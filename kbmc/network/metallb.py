@@ -141,7 +141,7 @@ def check_chart(params: MetallbParams) -> None:
         own = _chart_version(params)
         if own != params.version:
             raise InputError(f"--version {params.version} does not apply to the local chart {params.chart} "
-                             f"(helm installs a local chart's own version, {own or 'unreadable here'})",
+                             f"as helm installs a local chart's own version, {own or 'unreadable here'}",
                              hint="drop --version, or pass the chart of that version")
 
 
