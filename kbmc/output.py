@@ -43,17 +43,38 @@ class Output:
 
     def info(self, message: str) -> None:
         if not self.quiet:
-            self.console.print(redact.text(message), markup=False)
+            self._line("", "", message)
 
     def success(self, message: str) -> None:
         if not self.quiet:
-            self.console.print(f"[green]✓[/green] {_escape(message)}")
+            self._line("32", "✓ ", message)
 
     def warn(self, message: str) -> None:
-        self.console.print(f"[yellow]warning:[/yellow] {_escape(message)}")
+        self._line("33", "warning: ", message)
 
     def error(self, message: str) -> None:
-        self.console.print(f"[red]error:[/red] {_escape(message)}")
+        self._line("31", "error: ", message)
+
+    def _line(self, color: str, prefix: str, message: str) -> None:
+        """One status line, written directly: importing rich costs more than the rest of `kbmc validate`.
+
+        Written to sys.stderr as looked up now, so a running rich progress display (which redirects
+        stderr) still places the line above itself.
+        """
+        stream = sys.stderr
+        if prefix and color and self._color(stream):
+            prefix = f"\x1b[{color}m{prefix.rstrip()}\x1b[0m" + prefix[len(prefix.rstrip()):]
+        stream.write(f"{prefix}{redact.text(message)}\n")
+        stream.flush()
+
+    def _color(self, stream: Any) -> bool:
+        """rich's rule, for one line: colour on a terminal unless NO_COLOR (or TERM=dumb); FORCE_COLOR forces it."""
+        if self.no_color or os.environ.get("NO_COLOR"):
+            return False
+        if os.environ.get("FORCE_COLOR"):
+            return True
+        isatty = getattr(stream, "isatty", None)
+        return bool(isatty and isatty()) and os.environ.get("TERM", "") != "dumb"
 
     def traceback(self, exc: BaseException) -> None:
         """A traceback for --debug, with credentials removed like every other output."""

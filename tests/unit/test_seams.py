@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 import threading
 import time
 
@@ -11,6 +13,7 @@ import pytest
 from kbmc.cli.main import hoist_global_options
 from kbmc.errors import CommandError, InputError, OperationError, WaitTimeout
 from kbmc.fanout import fan_out
+from kbmc.output import Output
 from kbmc.runner import ShRunner
 from kbmc.wait import Poll, wait_for
 
@@ -158,7 +161,6 @@ def test_clustermesh_status_json_peers_are_the_connected_remote_clusters() -> No
 
 def test_tables_are_never_cut_when_stderr_is_not_a_terminal(capsys: pytest.CaptureFixture[str],
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from kbmc.output import Output
 
     monkeypatch.delenv("COLUMNS", raising=False)  # a log file or a pipe: rich assumes 80 columns
     reason = ("failed: kubeblocks-cluster-pod-role: unreachable: HTTPSConnection(host=127.0.0.1, port=6443): "
@@ -169,3 +171,41 @@ def test_tables_are_never_cut_when_stderr_is_not_a_terminal(capsys: pytest.Captu
     row = next(x for x in lines if x.startswith("k8s-3"))
     assert reason in row and name in row  # whole, on the row's own line
     assert "…" not in "".join(lines)
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("env", "tty", "colored"), [
+    ({}, True, True), ({}, False, False), ({"NO_COLOR": "1"}, True, False), ({"TERM": "dumb"}, True, False),
+    ({"FORCE_COLOR": "1"}, False, True)])
+def test_status_lines_colour_only_a_terminal_and_keep_their_text_literal(
+        monkeypatch: pytest.MonkeyPatch, env: dict[str, str], tty: bool, colored: bool) -> None:
+    for var in ("NO_COLOR", "FORCE_COLOR", "TERM"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    stream = _Tty() if tty else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    out = Output()
+    out.error("context [red]k8s-1[/red] :smile: is unknown")
+    out.success("done")
+    text = stream.getvalue()
+    assert ("\x1b[31merror:\x1b[0m" in text) is colored and ("\x1b[32m✓\x1b[0m" in text) is colored
+    # Markup-like and emoji-like text in a message is printed as written, not interpreted.
+    assert "context [red]k8s-1[/red] :smile: is unknown\n" in text
+    assert text.replace("\x1b[31m", "").replace("\x1b[32m", "").replace("\x1b[0m", "") == (
+        "error: context [red]k8s-1[/red] :smile: is unknown\n✓ done\n")
+
+
+def test_quiet_keeps_warnings_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    out = Output(quiet=True)
+    out.info("note")
+    out.success("ok")
+    out.warn("careful")
+    out.error("bad")
+    assert stream.getvalue() == "warning: careful\nerror: bad\n"
