@@ -12,6 +12,7 @@ typed and custom resources alike.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -44,9 +45,33 @@ class ApiError(OperationError):
             text = f"{context}: {method} {path}: {transport_category(reason)}: {reason}"
         elif status == 401:
             text = f"{context}: {method} {path}: not authenticated: the server rejected the credentials (401)"
+        elif self.field_conflicts:
+            # The server's message lists the fields one per line; one line here.
+            text = f"{context}: {method} {path}: {self.conflict_summary}"
         else:
             text = f"{context}: {method} {path}: {status} {reason}" + (f": {message}" if message else "")
         super().__init__(text)
+
+    @property
+    def field_conflicts(self) -> dict[str, list[str]]:
+        """A server-side apply conflict: the fields another field manager owns, by manager (empty otherwise)."""
+        if self.status != 409 or not isinstance(self.body, dict):
+            return {}
+        found: dict[str, list[str]] = {}
+        for cause in (self.body.get("details") or {}).get("causes") or []:
+            if not isinstance(cause, dict) or cause.get("reason") != "FieldManagerConflict":
+                continue
+            # apiserver's fieldmanager: message `conflict with "<manager>" [using <apiVersion>]`, field `.spec.x`
+            m = re.search(r'conflict with "((?:[^"\\]|\\.)*)"', str(cause.get("message") or ""))
+            found.setdefault(m.group(1) if m else "another field manager", []).append(str(cause.get("field") or "?"))
+        return found
+
+    @property
+    def conflict_summary(self) -> str:
+        """`apply conflict: .spec.type, .spec.ports owned by field manager "kubectl-edit"` (one line)."""
+        owners = "; ".join(f"{', '.join(fields)} owned by field manager \"{manager}\""
+                           for manager, fields in self.field_conflicts.items())
+        return f"apply conflict: {owners}"
 
     @property
     def not_found(self) -> bool:
@@ -75,6 +100,8 @@ class ApiError(OperationError):
         if self.status == 403 and 'User "system:anonymous"' in str(message):
             return ("not authenticated: the server took the request as anonymous (system:anonymous); "
                     "it does not accept these credentials")
+        if self.field_conflicts:
+            return self.conflict_summary
         # The server's words, once; the row already names the context, and the URL is kbmc's business.
         what = (self.reason or _status_phrase(self.status)).lower()
         return f"{what} ({self.status}): {message}" if message else f"{what} ({self.status})"

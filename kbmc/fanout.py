@@ -29,6 +29,20 @@ class ContextResult(Generic[T]):
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def reason(self) -> str:
+        """The error without a leading `<context>: ` (API errors carry it): for a row or line that names the context."""
+        text = self.error or ""
+        prefix = f"{self.context}: "
+        while text.startswith(prefix):
+            text = text[len(prefix):]
+        return text
+
+    @property
+    def labelled(self) -> str:
+        """The error with its context named exactly once: `<context>: <reason>`."""
+        return f"{self.context}: {self.reason}"
+
 
 def fan_out(
     contexts: Iterable[str],
@@ -61,7 +75,4 @@ def raise_failures(results: list[ContextResult[T]], what: str) -> None:
     """One OperationError naming every failed context, if any failed."""
     failed = [r for r in results if not r.ok]
     if failed:
-        # API errors already start with their context; others get it here.
-        reasons = [r.error if r.error and r.error.startswith(f"{r.context}:") else f"{r.context}: {r.error}"
-                   for r in failed]
-        raise OperationError(f"{what}: " + "; ".join(reasons))
+        raise OperationError(f"{what}: " + "; ".join(r.labelled for r in failed))

@@ -27,6 +27,9 @@ def _print_plan(state: Globals, plan: dict[str, Any]) -> None:
     state.out.data(plan)
     if state.out.machine:
         return
+    if plan.get("decisions"):
+        state.out.table("per cluster (what a run would do)", ["CONTEXT", "STEP", "DECISION"],
+                        [[d["context"], d["step"], d["decision"]] for d in plan["decisions"]])
     rows = []
     for a in plan["actions"]:
         what = " ".join(a["argv"]) if "argv" in a else f"apply {a['apply']['kind']} {a['apply']['namespace']}/{a['apply']['name']}"
@@ -40,9 +43,10 @@ def cilium(
     step: Annotated[Optional[list[str]], typer.Option(
         "--step", click_type=STEP_CHOICES, help="Run only this step (repeatable): install, enable, connect, status.",
         show_default=False)] = None,
-    service_type: Annotated[str, typer.Option(
-        "--service-type", click_type=MESH_SERVICE_CHOICES, help="How the clustermesh-apiserver is exposed.")
-    ] = "NodePort",
+    service_type: Annotated[Optional[str], typer.Option(
+        "--service-type", click_type=MESH_SERVICE_CHOICES,
+        help="How the clustermesh-apiserver is exposed (default NodePort). Refused for a cluster whose ClusterMesh "
+             "is already enabled with another type.", show_default=False)] = None,
     parallel: Annotated[int, typer.Option(help="Remote connections at once, with a cilium-cli that has --parallel.")
                         ] = 4,
     timeout: Annotated[str, typer.Option(
@@ -79,6 +83,8 @@ def cilium(
                            "its pairs are connected again")
     if dry_run:
         _print_plan(state, plan.as_dict(state.kubeconfig_path))
+    plan.refuse()  # what a run would refuse, a dry run refuses too (exit 2), after showing the plan
+    if dry_run:
         return
     result = core.run(registry, runner, params, plan, on_event=state.out.info)
     if state.out.machine:
@@ -92,7 +98,7 @@ def cilium(
         what = f": {failures[0]}" + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else "") if failures else ""
         state.out.error(f"ClusterMesh is not complete{what}; fix it and re-run (done steps are skipped)")
         raise typer.Exit(EXIT_FAILED)
-    state.out.success("ClusterMesh complete")
+    state.out.success(core.summary_line(result, params.steps))
 
 
 @app.command("metallb")
@@ -102,7 +108,8 @@ def metallb(
         help="Chart: a local directory or .tgz, or an oci:// reference (default: the official repository; "
              "air-gapped users need this).", show_default=False)] = None,
     version: Annotated[Optional[str], typer.Option(
-        "--version", help="Chart version for the repository or an oci:// chart.", show_default=False)] = None,
+        "--version", help="Chart version for the repository or an oci:// chart (default: the release kbmc pins); refused with a local "
+                          "chart of another version (helm installs a local chart as it is).", show_default=False)] = None,
     timeout: Annotated[str, typer.Option(
         help=f"Time per cluster for the install, the controller and the webhook: {_DURATION}.")] = "300",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (commands and objects); run nothing.")
@@ -120,16 +127,16 @@ def metallb(
     timeout_s = parse_timeout(timeout)
     contexts = state.data_plane_contexts()
     params = core.MetallbParams(members=core.members_from(state.topology(), contexts), chart=chart,
-                                version=version or core.CHART_VERSION, timeout=timeout_s,
+                                version=version, timeout=timeout_s,
                                 kubeconfig=state.kubeconfig_path, dry_run=dry_run)
     state.require_contexts(contexts)
     core.check_api_server_addresses(state.kubeconfig(), params.members)
-    registry = state.registry()
-    actions = core.plan(registry, params)
+    registry, runner = state.registry(), ShRunner()
+    planned = core.plan(registry, runner, params)
     if dry_run:
-        _print_plan(state, {"actions": [a.as_dict(state.kubeconfig_path) for a in actions]})
+        _print_plan(state, planned.as_dict(state.kubeconfig_path))
         return
-    outcomes = core.run(registry, ShRunner(), params, on_event=state.out.info)
+    outcomes = core.run(registry, runner, params, planned, on_event=state.out.info)
     if state.out.machine:
         state.out.data({"done": all(core.ok(o) for o in outcomes), "clusters": [o.as_dict() for o in outcomes]})
     else:

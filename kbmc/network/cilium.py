@@ -48,7 +48,7 @@ class Member:
 @dataclass
 class CiliumParams:
     members: list[Member]
-    service_type: str = "NodePort"
+    service_type: str | None = None  # None: NodePort for a new ClusterMesh, whatever runs for an enabled one
     max_connected_clusters: int = 255
     steps: tuple[str, ...] = STEPS
     timeout: float = 900.0
@@ -64,8 +64,24 @@ class Observed:
     installed: tuple[str, str, str] | None = None  # cluster-name, cluster-id, cluster-pool-ipv4-cidr
     max_connected: str = "255"  # max-connected-clusters (Cilium's default when the key is absent)
     mesh_enabled: bool = False
+    mesh_service_type: str | None = None  # spec.type of kube-system/clustermesh-apiserver
     peers: set[str] = field(default_factory=set)  # Cilium cluster names it is connected to
     status_error: str | None = None  # why `clustermesh status` could not tell
+
+
+@dataclass
+class Decision:
+    """What the run does for one cluster and step (or pair), in words: `install`, `skip (…)`, `refuse (…)`."""
+
+    context: str
+    step: str
+    decision: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"context": self.context, "step": self.step, "decision": self.decision}
+
+
+SKIP_INSTALLED = "skip (already installed with the same values)"
 
 
 @dataclass
@@ -76,6 +92,9 @@ class CiliumPlan:
     actions: list[Action]
     rounds: list[list[tuple[str, str]]]
     connected: list[tuple[str, str]]  # pairs already connected when planned
+    decisions: list[Decision] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # why the plan cannot run, per cluster
+    refusal_hints: list[str] = field(default_factory=list)
 
     def as_dict(self, kubeconfig: str | None = None) -> dict[str, Any]:
         return {
@@ -83,8 +102,15 @@ class CiliumPlan:
             "multiDestination": self.multi_destination,
             "alreadyConnected": [list(p) for p in self.connected],
             "rounds": [[list(p) for p in r] for r in self.rounds],
+            "decisions": [d.as_dict() for d in self.decisions],
+            "refused": list(self.refused),
             "actions": [a.as_dict(kubeconfig) for a in self.actions],
         }
+
+    def refuse(self) -> None:
+        """Exit 2 (nothing run anywhere) when any cluster refuses the plan; the same check for a dry run and a run."""
+        if self.refused:
+            raise InputError("; ".join(self.refused) + "; nothing was run", hint="; ".join(self.refusal_hints))
 
 
 @dataclass
@@ -162,7 +188,10 @@ def observe(registry: ClientRegistry, runner: Runner, context: str, kubeconfig: 
         seen.installed = (data.get("cluster-name", "default"), data.get("cluster-id", "0"),
                           data.get("cluster-pool-ipv4-cidr", "(not cluster-pool IPAM)"))
         seen.max_connected = data.get("max-connected-clusters", "255")
-    seen.mesh_enabled = client.get_or_none(resource_path("v1", "services", NAMESPACE, MESH_SERVICE)) is not None
+    service = client.get_or_none(resource_path("v1", "services", NAMESPACE, MESH_SERVICE))
+    seen.mesh_enabled = service is not None
+    if service is not None:
+        seen.mesh_service_type = (service.get("spec") or {}).get("type") or "ClusterIP"
     if seen.mesh_enabled:
         try:
             out = runner.run("cilium", ["clustermesh", "status", "-o", "json"], context=context,
@@ -195,7 +224,7 @@ def status_args(timeout: float) -> list[str]:
 
 def build_plan(registry: ClientRegistry, runner: Runner, params: CiliumParams) -> CiliumPlan:
     contexts = [m.context for m in params.members]
-    if params.service_type not in SERVICE_TYPES:
+    if params.service_type is not None and params.service_type not in SERVICE_TYPES:
         raise InputError(f"--service-type {params.service_type!r} is not one of {', '.join(SERVICE_TYPES)}")
     require_tool("cilium")
     require_reachable(registry, contexts)
@@ -205,52 +234,91 @@ def build_plan(registry: ClientRegistry, runner: Runner, params: CiliumParams) -
     failed = [r for r in results if not r.ok]
     if failed:
         raise OperationError("cannot read the current Cilium state, nothing was run: "
-                             + "; ".join(f"{r.context}: {r.error}" for r in failed))
+                             + "; ".join(r.labelled for r in failed))
     observed = {r.context: r.value for r in results if r.value is not None}
 
-    refused = []
+    steps = params.steps
+    decisions: list[Decision] = []
+    refused: list[str] = []
+    hints: list[str] = []
+    actions: list[Action] = []
     for m in params.members:
         seen = observed[m.context]
         if seen.installed is None:
-            continue
-        # max-connected-clusters cannot change on a running cluster and must be the same across the mesh.
-        have = (*seen.installed, seen.max_connected)
-        want = (*m.values, str(params.max_connected_clusters))
-        if have != want:
+            install = "install"
+        else:
+            # max-connected-clusters cannot change on a running cluster and must be the same across the mesh.
+            have = (*seen.installed, seen.max_connected)
+            want = (*m.values, str(params.max_connected_clusters))
             diffs = [f"{what} {h} (kbmc.yaml: {w})" for what, h, w in zip(
                 ("cluster-name", "cluster-id", "pod CIDR", "max-connected-clusters"), have, want, strict=True) if h != w]
-            refused.append(f"{m.context} runs Cilium with {', '.join(diffs)}")
-    if refused:
-        raise InputError("; ".join(refused) + "; nothing was run",
-                         hint="changing a cluster's Cilium name, id, pod CIDR or max-connected-clusters under running "
-                              "pods is destructive: fix kbmc.yaml to match, or reinstall Cilium there yourself")
+            install = SKIP_INSTALLED
+            if diffs:
+                # Checked whichever steps run: every later step builds on these values.
+                install = f"refuse (runs Cilium with {', '.join(diffs)})"
+                refused.append(f"{m.context} runs Cilium with {', '.join(diffs)}")
+                _add(hints, "changing a cluster's Cilium name, id, pod CIDR or max-connected-clusters under running "
+                            "pods is destructive: fix kbmc.yaml to match, or reinstall Cilium there yourself")
+        if "install" in steps:
+            decisions.append(Decision(m.context, "install", install))
+            if install == "install":
+                actions.append(Action("install", m.context, "cilium", install_args(m, params.max_connected_clusters)))
+
+    for m in params.members:
+        seen = observed[m.context]
+        wanted = params.service_type or "NodePort"
+        if not seen.mesh_enabled:
+            enable = f"enable (service type {wanted})"
+        elif params.service_type is not None and seen.mesh_service_type != params.service_type:
+            # Asked for explicitly and not what runs: refused rather than silently not applied.
+            why = (f"clustermesh already enabled with service type {seen.mesh_service_type}; "
+                   f"--service-type {params.service_type} not applied")
+            enable = f"refuse ({why})"
+            if "enable" in steps:
+                refused.append(f"{m.context}: {why}")
+                _add(hints, "drop --service-type to keep the running one, or change it yourself "
+                            "(`cilium clustermesh disable`, then `kbmc network cilium --step enable --service-type "
+                            f"{params.service_type}`; its peers reconnect)")
+        else:
+            enable = f"skip (clustermesh already enabled with service type {seen.mesh_service_type})"
+        if "enable" in steps:
+            decisions.append(Decision(m.context, "enable", enable))
+            if enable.startswith("enable"):
+                actions.append(Action("enable", m.context, "cilium",
+                                      ["clustermesh", "enable", "--service-type", wanted]))
+                actions.append(Action("enable", m.context, "cilium", status_args(params.timeout)))
 
     connected = [(a, b) for a, b in mesh.all_pairs(contexts)
                  if _name(params, b) in observed[a].peers and _name(params, a) in observed[b].peers]
     missing = [p for p in mesh.all_pairs(contexts) if p not in connected]
-
-    actions: list[Action] = []
-    steps = params.steps
-    if "install" in steps:
-        for m in params.members:
-            if observed[m.context].installed is None:
-                actions.append(Action("install", m.context, "cilium", install_args(m, params.max_connected_clusters)))
-    if "enable" in steps:
-        for m in params.members:
-            if not observed[m.context].mesh_enabled:
-                actions.append(Action("enable", m.context, "cilium",
-                                      ["clustermesh", "enable", "--service-type", params.service_type]))
-                actions.append(Action("enable", m.context, "cilium", status_args(params.timeout)))
     rounds: list[list[tuple[str, str]]] = []
-    if "connect" in steps and missing:
-        actions += connect_actions(params, missing, multi)
-        if not multi:
-            rounds = [[p for p in r if p in missing] for r in mesh.rounds(contexts)]
-            rounds = [r for r in rounds if r]
+    if "connect" in steps:
+        for a, b in connected:
+            decisions.append(Decision(a, "connect", f"skip {a} <-> {b} (already connected)"))
+        if missing:
+            calls = connect_actions(params, missing, multi)
+            actions += calls
+            if not multi:
+                rounds = [[p for p in r if p in missing] for r in mesh.rounds(contexts)]
+                rounds = [r for r in rounds if r]
+                for i, round_ in enumerate(rounds, start=1):
+                    for a, b in round_:
+                        decisions.append(Decision(a, "connect", f"connect {a} <-> {b} (round {i}/{len(rounds)})"))
+            else:
+                for call in calls:
+                    mode = call.args[call.args.index("--connection-mode") + 1]
+                    decisions.append(Decision(call.context, "connect", "connect " + ", ".join(
+                        f"{a} <-> {b}" for a, b in _covered(call, missing)) + f" (one call, {mode})"))
     if "status" in steps:
         for m in params.members:
+            decisions.append(Decision(m.context, "status", "wait (clustermesh status --wait)"))
             actions.append(Action("status", m.context, "cilium", status_args(params.timeout)))
-    return CiliumPlan(version, multi, observed, actions, rounds, connected)
+    return CiliumPlan(version, multi, observed, actions, rounds, connected, decisions, refused, hints)
+
+
+def _add(items: list[str], item: str) -> None:
+    if item not in items:
+        items.append(item)
 
 
 def _name(params: CiliumParams, context: str) -> str:
@@ -319,9 +387,9 @@ def run(registry: ClientRegistry, runner: Runner, params: CiliumParams, plan: Ci
                 setattr(summary[r.context], label, done_word)
                 note(f"{r.context}: {done_word}")
             else:
-                setattr(summary[r.context], label, f"failed: {r.error}")
+                setattr(summary[r.context], label, f"failed: {r.reason}")
                 broken[r.context] = f"{step} failed"
-                note(f"{r.context}: {step} failed: {r.error}")
+                note(f"{r.context}: {step} failed: {r.reason}")
 
     def by_context(step: str) -> dict[str, list[Action]]:
         grouped: dict[str, list[Action]] = {}
@@ -397,13 +465,14 @@ def _connect(plan: CiliumPlan, params: CiliumParams, contexts: list[str], broken
             except KbmcError as exc:
                 for p in covered:
                     pairs[p] = f"failed: {exc}"
-                note(f"{action.context}: connect failed: {exc}")
-                continue
-            for p in covered:
-                pairs[p] = "connected"
-            note(f"{action.context}: connected to {', '.join(b if a == action.context else a for a, b in covered)}")
+            else:
+                for p in covered:
+                    pairs[p] = "connected"
+            note(progress_line(f"{action.context}: connect", [(p, pairs[p]) for p in covered]))
         return
-    for round_no in sorted({a.round for a in actions if a.round is not None}):
+    numbers = sorted({a.round for a in actions if a.round is not None})
+    for round_no in numbers:
+        scheduled = [(a.context, a.args[-1]) for a in actions if a.round == round_no]
         batch = [a for a in actions if a.round == round_no and a.context not in broken
                  and a.args[-1] not in broken]
         labels = {f"{a.context} <-> {a.args[-1]}": a for a in batch}
@@ -413,9 +482,26 @@ def _connect(plan: CiliumPlan, params: CiliumParams, contexts: list[str], broken
 
         for r in fan_out(list(labels), connect_one):
             a = labels[r.context]
-            pair = (a.context, a.args[-1])
-            pairs[pair] = "connected" if r.ok else f"failed: {r.error}"
-            note(f"round {round_no}: {r.context}: {'connected' if r.ok else 'failed: ' + str(r.error)}")
+            pairs[(a.context, a.args[-1])] = "connected" if r.ok else f"failed: {r.reason}"
+        note(progress_line(f"round {round_no}/{len(numbers)}", [(p, pairs[p]) for p in scheduled]))
+
+
+def progress_line(label: str, pairs: list[tuple[tuple[str, str], str]]) -> str:
+    """One line per round (or per multi-destination call): each of its pairs once, with how it ended."""
+    by_state: dict[str, list[str]] = {}
+    for (a, b), state in pairs:
+        by_state.setdefault(state, []).append(f"{a} <-> {b}")
+    return f"{label}: " + "; ".join(f"{', '.join(names)} {state}" for state, names in by_state.items())
+
+
+def summary_line(result: CiliumResult, steps: tuple[str, ...]) -> str:
+    """What a successful run did, naming the steps that ran (a mesh is complete only after all four)."""
+    contexts = ", ".join(c.context for c in result.clusters)
+    if tuple(steps) == STEPS:
+        return f"ClusterMesh complete on {contexts}: install, enable, connect and status done"
+    skipped = [s for s in STEPS if s not in steps]
+    return (f"{', '.join(s for s in STEPS if s in steps)} done on {contexts} "
+            f"(not run: {', '.join(skipped)}; run without --step for the whole ClusterMesh)")
 
 
 def _covered(action: Action, todo: list[tuple[str, str]]) -> list[tuple[str, str]]:

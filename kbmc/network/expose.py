@@ -233,14 +233,24 @@ def expose(registry: ClientRegistry, params: ExposeParams, apis: list[str],
             actions.append(Action("service", ctx, obj=svc))
             if params.dry_run:
                 continue
-            applied = client.apply(path, svc)
+            try:
+                applied = client.apply(path, svc)
+            except ApiError as exc:
+                if not exc.field_conflicts:
+                    raise
+                # One line: what conflicted, whose it is, and what to do (kbmc never takes fields over by force).
+                name = svc["metadata"]["name"]
+                problems.append(f"Service {name}: {exc.conflict_summary}; kbmc does not take over another "
+                                f"manager's fields: undo that change, or delete Service {name} (kbmc re-creates it; "
+                                "its node port may change), then re-run")
+                continue
             note(f"{ctx}: Service {svc['metadata']['name']} -> pod {pod['metadata']['name']}")
             rows += _endpoints(registry, ctx, pod, applied, params)
         return actions, rows, problems
 
     for r in fan_out(params.data_planes, per_context):
         if not r.ok or r.value is None:
-            result.errors[r.context] = str(r.error)
+            result.errors[r.context] = r.reason
             continue
         actions, rows, problems = r.value
         result.actions += actions
@@ -298,5 +308,5 @@ def delete(registry: ClientRegistry, params: ExposeParams) -> ExposeResult:
         if r.ok and r.value is not None:
             result.deleted[r.context] = r.value
         else:
-            result.errors[r.context] = str(r.error)
+            result.errors[r.context] = r.reason
     return result

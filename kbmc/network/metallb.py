@@ -50,10 +50,22 @@ class LbMember:
 class MetallbParams:
     members: list[LbMember]
     chart: str | None = None  # local directory, .tgz or oci:// reference; default: the official repository
-    version: str = CHART_VERSION
+    version: str | None = None  # --version: the repository or oci:// chart's version (default CHART_VERSION)
     timeout: float = 300.0
     kubeconfig: str | None = None
     dry_run: bool = False
+
+
+@dataclass
+class MetallbPlan:
+    """Per data plane: the helm release found (`helm list`), what a run decides, and the actions it takes."""
+
+    installed: dict[str, str | None]
+    decisions: list[dict[str, str]]
+    actions: list[Action]
+
+    def as_dict(self, kubeconfig: str | None = None) -> dict[str, Any]:
+        return {"decisions": list(self.decisions), "actions": [a.as_dict(kubeconfig) for a in self.actions]}
 
 
 @dataclass
@@ -84,10 +96,11 @@ def advertisement() -> dict[str, Any]:
 def helm_args(params: MetallbParams) -> list[str]:
     args = ["upgrade", "--install", RELEASE]
     chart = params.chart
+    version = params.version or CHART_VERSION
     if chart is None:
-        args += ["metallb", "--repo", REPO, "--version", params.version]
+        args += ["metallb", "--repo", REPO, "--version", version]
     elif chart.startswith("oci://"):
-        args += [chart, "--version", params.version]
+        args += [chart, "--version", version]
     else:
         args += [chart]
     return args + ["-n", NAMESPACE, "--create-namespace"]
@@ -118,17 +131,66 @@ def check_api_server_addresses(kubeconfig: KubeConfig, members: list[LbMember]) 
         raise InputError("; ".join(problems), hint="pick a range of free addresses outside the node and API networks")
 
 
-def plan(registry: ClientRegistry, params: MetallbParams) -> list[Action]:
-    if params.chart and not params.chart.startswith("oci://") and not Path(params.chart).exists():
+def check_chart(params: MetallbParams) -> None:
+    """A local chart exists, and --version is not given for one (helm would ignore it silently)."""
+    local = params.chart is not None and not params.chart.startswith("oci://")
+    if local and not Path(str(params.chart)).exists():
         raise InputError(f"--chart {params.chart} does not exist", hint="a chart directory, .tgz, or oci:// reference")
+    if local and params.version is not None:
+        # helm's ChartPathOptions.LocateChart returns a local path as it is: --version is not read for it.
+        own = _chart_version(params)
+        if own != params.version:
+            raise InputError(f"--version {params.version} does not apply to the local chart {params.chart} "
+                             f"as helm installs a local chart's own version, {own or 'unreadable here'}",
+                             hint="drop --version, or pass the chart of that version")
+
+
+def helm_decision(have: str | None, wanted: str | None) -> str:
+    """What a run does with the release: the same words in a dry run's plan and in the run."""
+    if have is not None and wanted is not None and have == wanted:
+        return f"skip (already installed with the same chart version {have})"
+    if have is None:
+        return f"install ({wanted or 'chart version unknown'})"
+    return f"upgrade ({have} -> {wanted or 'chart version unknown'})"
+
+
+def plan(registry: ClientRegistry, runner: Runner, params: MetallbParams) -> MetallbPlan:
+    """Read-only: each data plane's release (`helm list`) and pool decide what a run does there."""
+    check_chart(params)
     require_tool("helm")
-    require_reachable(registry, [m.context for m in params.members])
+    contexts = [m.context for m in params.members]
+    require_reachable(registry, contexts)
+    results = fan_out(contexts, lambda ctx: installed_version(runner, ctx, params.kubeconfig))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise OperationError("cannot read the MetalLB releases, nothing was run: "
+                             + "; ".join(r.labelled for r in failed))
+    installed = {r.context: r.value for r in results}
+    wanted = _chart_version(params)
+    pools = {r.context: r.value for r in fan_out(contexts, lambda ctx: _existing_pool(registry, ctx))}
+    decisions: list[dict[str, str]] = []
     actions = []
     for m in params.members:
-        actions.append(Action("install", m.context, "helm", helm_args(params)))
+        helm = helm_decision(installed[m.context], wanted)
+        decisions.append({"context": m.context, "step": "install", "decision": helm})
+        if not helm.startswith("skip"):
+            actions.append(Action("install", m.context, "helm", helm_args(params)))
+        have = pools.get(m.context)
+        decisions.append({"context": m.context, "step": "pool", "decision": (
+            "create" if have is None else "unchanged" if have == m.addresses
+            else f"update addresses {', '.join(have)} -> {', '.join(m.addresses)}")})
         actions.append(Action("pool", m.context, obj=pool(m)))
         actions.append(Action("advertisement", m.context, obj=advertisement()))
-    return actions
+    return MetallbPlan(installed, decisions, actions)
+
+
+def _existing_pool(registry: ClientRegistry, context: str) -> list[str] | None:
+    """The addresses of kbmc's pool there now (None: no pool, or MetalLB's CRDs not installed yet)."""
+    try:
+        found = registry.for_context(context).get_or_none(resource_path(API, "ipaddresspools", NAMESPACE, POOL_NAME))
+    except ApiError:
+        return None
+    return None if found is None else list((found.get("spec") or {}).get("addresses") or [])
 
 
 # ---- running it -------------------------------------------------------------------------------------
@@ -162,7 +224,7 @@ def _chart_version(params: MetallbParams) -> str | None:
 
         doc = load_yaml(text, "Chart.yaml")
         return str(doc.get("version")) if isinstance(doc, dict) else None
-    return params.version
+    return params.version or CHART_VERSION
 
 
 def installed_version(runner: Runner, context: str, kubeconfig: str | None) -> str | None:
@@ -201,6 +263,7 @@ def apply_through_webhook(registry: ClientRegistry, context: str, obj: dict[str,
     path = resource_path(API, obj["kind"].lower() + "s", meta["namespace"], meta["name"])
     result: dict[str, Any] = {}
     webhook: list[str] = []
+    conflict: list[str] = []
 
     def attempt() -> Poll:
         try:
@@ -212,13 +275,24 @@ def apply_through_webhook(registry: ClientRegistry, context: str, obj: dict[str,
                 return Poll(False, message)
             if exc.not_found or exc.unreachable or exc.status >= 500:
                 return Poll(False, message)
+            if exc.field_conflicts:
+                conflict[:] = [exc.conflict_summary]
             return Poll(False, message, failed=True)  # refused on its merits: retrying will not help
         return Poll(True)
 
     try:
         wait_for(f"{obj['kind']} {meta['name']} in {context}", attempt, timeout=timeout, interval=0.5, backoff=2.0,
                  max_interval=5.0, sleep=sleep)
-    except WaitTimeout as exc:
+    except OperationError as exc:
+        if conflict:
+            # One line: what conflicted, whose it is, and what to do (kbmc never takes fields over by force).
+            what = f"{obj['kind']} {meta['namespace']}/{meta['name']}"
+            raise OperationError(
+                f"{context}: {what}: {conflict[0]}; kbmc does not take over another manager's fields: hand them over "
+                f"(`kubectl apply --server-side --force-conflicts --field-manager kbmc` with the object from "
+                f"`kbmc network metallb --dry-run -o yaml`) or delete {what}, then re-run") from None
+        if not isinstance(exc, WaitTimeout):
+            raise
         if webhook:
             raise OperationError(
                 f"{context}: MetalLB's validating webhook {webhook[0]} did not answer within {timeout:g}s "
@@ -229,18 +303,20 @@ def apply_through_webhook(registry: ClientRegistry, context: str, obj: dict[str,
     return result
 
 
-def run(registry: ClientRegistry, runner: Runner, params: MetallbParams,
+def run(registry: ClientRegistry, runner: Runner, params: MetallbParams, planned: MetallbPlan,
         on_event: Callable[[str], None] | None = None) -> list[ClusterOutcome]:
+    """Carry out the plan: helm where the plan installs or upgrades, then the controller, webhook, pool."""
     note = on_event or (lambda _m: None)
     wanted = _chart_version(params)
+    helm_runs = {a.context for a in planned.actions if a.step == "install"}
 
     outcomes = {m.context: ClusterOutcome(m.context, addresses=list(m.addresses)) for m in params.members}
 
     def one(member: LbMember) -> ClusterOutcome:
         ctx = member.context
         out = outcomes[ctx]
-        have = installed_version(runner, ctx, params.kubeconfig)
-        if have is not None and wanted is not None and have == wanted:
+        have = planned.installed.get(ctx)
+        if ctx not in helm_runs:
             out.helm = f"already installed ({have})"
         else:
             runner.run("helm", helm_args(params), context=ctx, kubeconfig=params.kubeconfig, timeout=params.timeout)
@@ -274,8 +350,8 @@ def run(registry: ClientRegistry, runner: Runner, params: MetallbParams,
             out = outcomes[r.context]
             # The first step that did not finish is the one that failed.
             attr = next(a for a in ("helm", "pool", "advertisement") if getattr(out, a) == "not run")
-            setattr(out, attr, f"failed: {r.error}")
-            note(f"{r.context}: {attr} failed: {r.error}")
+            setattr(out, attr, f"failed: {r.reason}")
+            note(f"{r.context}: {attr} failed: {r.reason}")
     return list(outcomes.values())
 
 

@@ -79,6 +79,5 @@ def require_reachable(registry: ClientRegistry, contexts: list[str]) -> None:
     results = fan_out(contexts, lambda ctx: registry.for_context(ctx).version())
     failed = [r for r in results if not r.ok]
     if failed:
-        reasons = "; ".join(str(r.error) if str(r.error).startswith(f"{r.context}:") else f"{r.context}: {r.error}"
-                            for r in failed)
+        reasons = "; ".join(r.labelled for r in failed)
         raise OperationError(f"not every data plane is reachable, nothing was run: {reasons}")

@@ -222,6 +222,10 @@ def test_an_old_cilium_cli_connects_pairs_in_rounds_of_disjoint_pairs(kbmc, bed,
 
         result = run(kbmc, bed, tmp_path, planes=planes)
         assert result.code == 0, result.output
+        # One progress line per round, listing each of its pairs once, as scheduled.
+        progress = [line for line in result.stderr.splitlines() if line.startswith("round ")]
+        assert progress == [f"round {i}/{len(rounds)}: " + ", ".join(f"{a} <-> {b}" for a, b in r) + " connected"
+                            for i, r in enumerate(rounds, start=1)]
         connects = [c for c in cilium_bed() if c["command"] == ["clustermesh", "connect"]]
         recorded = [(c["context"], c["flags"]["--destination-context"]) for c in connects]
         assert all(len(d) == 1 and "," not in d[0] for _, d in recorded)
@@ -236,3 +240,89 @@ def test_an_old_cilium_cli_connects_pairs_in_rounds_of_disjoint_pairs(kbmc, bed,
         registry.close()
         for name in added:
             bed.remove_cluster(name)
+
+
+def decisions(plan: dict[str, Any], step: str) -> dict[str, str]:
+    return {d["context"]: d["decision"] for d in plan["decisions"] if d["step"] == step}
+
+
+def test_dry_run_decides_per_cluster_exactly_as_the_run_does(kbmc, bed, registry, tmp_path, cilium_bed) -> None:
+    seed_cilium_config(registry, "k8s-1", "k8s-1", 1, "10.1.0.0/16")
+    dry = run(kbmc, bed, tmp_path, "--dry-run", "-o", "json", "--step", "install")
+    assert dry.code == 0, dry.output
+    plan = json.loads(dry.stdout)
+    assert decisions(plan, "install") == {"k8s-1": "skip (already installed with the same values)",
+                                          "k8s-2": "install", "k8s-3": "install"}
+    assert [a["context"] for a in plan["actions"]] == ["k8s-2", "k8s-3"]
+    # The dry run made only read-only calls.
+    assert mutating(cilium_bed()) == [] and cilium_config(registry, "k8s-2") is None
+    table = run(kbmc, bed, tmp_path, "--dry-run", "--step", "install")
+    assert "skip (already installed with the same values)" in table.stderr
+
+    before = len(cilium_bed())
+    real = run(kbmc, bed, tmp_path, "--step", "install")
+    assert real.code == 0, real.output
+    ran = sorted(c["context"] for c in cilium_bed()[before:] if c["command"] == ["install"])
+    assert ran == sorted(c for c, d in decisions(plan, "install").items() if d == "install")
+
+
+def test_dry_run_shows_a_refusal_in_its_cluster_row_and_exits_2_like_the_run(kbmc, bed, registry, tmp_path,
+                                                                             cilium_bed) -> None:
+    seed_cilium_config(registry, "k8s-1", "k8s-1", 1, "10.1.0.0/16")
+    seed_cilium_config(registry, "k8s-2", "k8s-2", 7, "10.2.0.0/16")
+    dry = run(kbmc, bed, tmp_path, "--dry-run", "-o", "json")
+    assert dry.code == 2, dry.output
+    plan = json.loads(dry.stdout)
+    assert decisions(plan, "install") == {
+        "k8s-1": "skip (already installed with the same values)",
+        "k8s-2": "refuse (runs Cilium with cluster-id 7 (kbmc.yaml: 2))", "k8s-3": "install"}
+    assert plan["refused"] == ["k8s-2 runs Cilium with cluster-id 7 (kbmc.yaml: 2)"]
+    assert "k8s-2 runs Cilium with cluster-id 7 (kbmc.yaml: 2); nothing was run" in dry.stderr
+    assert mutating(cilium_bed()) == []
+    real = run(kbmc, bed, tmp_path)
+    assert real.code == 2 and "k8s-2 runs Cilium with cluster-id 7 (kbmc.yaml: 2); nothing was run" in real.stderr
+    assert mutating(cilium_bed()) == [] and cilium_config(registry, "k8s-3") is None
+
+
+def test_service_type_differing_from_an_enabled_clustermesh_is_refused(kbmc, bed, registry, tmp_path,
+                                                                       cilium_bed) -> None:
+    first = run(kbmc, bed, tmp_path, "--step", "install", "--step", "enable")
+    assert first.code == 0, first.output
+    before = len(cilium_bed())
+    other = run(kbmc, bed, tmp_path, "--step", "enable", "--service-type", "LoadBalancer")
+    assert other.code == 2, other.output
+    assert ("k8s-1: clustermesh already enabled with service type NodePort; --service-type LoadBalancer not "
+            "applied") in other.stderr
+    assert "cilium clustermesh disable" in other.stderr and "Traceback" not in other.output
+    assert mutating(cilium_bed()[before:]) == []
+    # The dry run says the same in each cluster's row.
+    dry = run(kbmc, bed, tmp_path, "--step", "enable", "--service-type", "LoadBalancer", "--dry-run", "-o", "json")
+    assert dry.code == 2
+    assert set(decisions(json.loads(dry.stdout), "enable").values()) == {
+        "refuse (clustermesh already enabled with service type NodePort; --service-type LoadBalancer not applied)"}
+    # Without --service-type (or with the running one) the enabled mesh is kept and said so.
+    for extra in ([], ["--service-type", "NodePort"]):
+        keep = run(kbmc, bed, tmp_path, "--step", "enable", "--dry-run", "-o", "json", *extra)
+        assert keep.code == 0, keep.output
+        assert set(decisions(json.loads(keep.stdout), "enable").values()) == {
+            "skip (clustermesh already enabled with service type NodePort)"}
+    again = run(kbmc, bed, tmp_path, "--step", "enable")
+    assert again.code == 0 and mutating(cilium_bed()[before:]) == []
+
+
+def test_the_summary_names_the_steps_that_ran(kbmc, bed, registry, tmp_path, cilium_bed) -> None:
+    partial = run(kbmc, bed, tmp_path, "--step", "install", "--step", "enable")
+    assert partial.code == 0, partial.output
+    assert "ClusterMesh complete" not in partial.stderr
+    assert ("install, enable done on k8s-1, k8s-2, k8s-3 (not run: connect, status; run without --step for the "
+            "whole ClusterMesh)") in partial.stderr
+    whole = run(kbmc, bed, tmp_path)
+    assert whole.code == 0, whole.output
+    assert "ClusterMesh complete on k8s-1, k8s-2, k8s-3: install, enable, connect and status done" in whole.stderr
+
+
+def test_a_multi_destination_connect_lists_each_pair_once(kbmc, bed, registry, tmp_path, cilium_bed) -> None:
+    r = run(kbmc, bed, tmp_path)
+    assert r.code == 0, r.output
+    lines = [line for line in r.stderr.splitlines() if ": connect: " in line]
+    assert lines == ["k8s-1: connect: k8s-1 <-> k8s-2, k8s-1 <-> k8s-3, k8s-2 <-> k8s-3 connected"]

@@ -231,3 +231,26 @@ def test_an_empty_cluster_name_is_refused(kbmc, bed) -> None:
     r = kbmc("network", "expose", "", "--context", "cp", "--data-planes", ",".join(PLANES),
              kubeconfig=bed.kubeconfig_path)
     assert r.code == 2 and "Cluster name may not be empty" in r.stderr, r.output
+
+
+def test_an_apply_conflict_is_one_line_with_its_owner_and_the_fix(kbmc, bed, registry, layout) -> None:
+    name, ns = layout["name"], layout["ns"]
+    assert expose(kbmc, bed, layout).code == 0
+    svc = f"{name}-etcd-1-ext"
+    path = resource_path("v1", "services", ns, svc)
+    # Someone changes a field kbmc set, with their own field manager (as `kubectl edit` would).
+    registry.for_context("k8s-2").apply(path, {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": svc, "namespace": ns},
+        "spec": {"ports": [{"port": 2379, "protocol": "TCP", "targetPort": 12379}]}}, field_manager="kubectl-edit",
+        force=True)
+    r = expose(kbmc, bed, layout)
+    assert r.code == 1, r.output
+    lines = [line for line in r.stderr.splitlines() if "conflict" in line]
+    assert lines == [f'error: k8s-2: Service {svc}: apply conflict: .spec.ports[port=2379,protocol="TCP"].targetPort '
+                     'owned by field manager "kubectl-edit"; kbmc does not take over another manager\'s fields: undo '
+                     f'that change, or delete Service {svc} (kbmc re-creates it; its node port may change), then '
+                     're-run'], r.stderr
+    assert "k8s-2: k8s-2" not in r.stderr and "Traceback" not in r.output
+    ports = {p["port"]: p for p in registry.for_context("k8s-2").get(path)["spec"]["ports"]}
+    assert ports[2379]["targetPort"] == 12379  # theirs stays
+    assert f"{name}-etcd-0-ext" in services(registry, "k8s-1", ns)  # the other clusters were not held up

@@ -130,6 +130,14 @@ def test_real_chart_installs_pools_wait_out_the_webhook_race_and_reruns_change_n
             "spec": {"addresses": 42}})
 
     versions = {ctx: pool_of(registry, ctx)["metadata"]["resourceVersion"] for ctx in PLANES}  # type: ignore[index]
+    # A dry run now reads what is there (helm list, the pools) and plans what the re-run below does: no helm.
+    dry = metallb(kbmc, bed, tmp_path, chart, "--dry-run", "-o", "json")
+    assert dry.code == 0, dry.output
+    plan = json.loads(dry.stdout)
+    assert {(d["context"], d["step"]): d["decision"] for d in plan["decisions"]} == {
+        **{(ctx, "install"): "skip (already installed with the same chart version 0.15.2)" for ctx in PLANES},
+        **{(ctx, "pool"): "unchanged" for ctx in PLANES}}
+    assert [a["step"] for a in plan["actions"] if "argv" in a] == []
     with AdmissionServer() as webhook, cluster_actors(registry, None):
         _aim(registry, webhook)
         again = metallb(kbmc, bed, tmp_path, chart, "-o", "json")
@@ -182,8 +190,10 @@ def test_no_webhook_answering_times_out_naming_the_webhook(kbmc, bed, registry, 
     assert r.code == 1, r.output
     rows = {c["context"]: c for c in json.loads(r.stdout)["clusters"]}
     failure = rows["k8s-1"]["pool"]
-    assert failure.startswith("failed: k8s-1: MetalLB's validating webhook ipaddresspoolvalidationwebhook.metallb.io "
+    # The row names its context; the message does not again.
+    assert failure.startswith("failed: MetalLB's validating webhook ipaddresspoolvalidationwebhook.metallb.io "
                               "did not answer within"), failure
+    assert "k8s-1: pool failed: MetalLB's validating webhook" in r.stderr and "k8s-1: k8s-1" not in r.output
     assert "no endpoints available" in failure  # what the API server last said: nothing behind the Service
     assert "#1540/#1612" in failure and "no LoadBalancer Service gets an address" in failure
     assert "Traceback" not in r.output
@@ -197,13 +207,21 @@ def test_dry_run_prints_helm_and_the_objects_per_cluster_and_changes_nothing(kbm
     r = metallb(kbmc, bed, tmp_path, chart, "--dry-run", "-o", "json", ranges={**RANGES, "k8s-2": ["198.51.100.96/28"]})
     assert r.code == 0, r.output
     assert {ctx: _snapshot(registry, ctx) for ctx in PLANES} == before
-    actions = json.loads(r.stdout)["actions"]
-    assert [(a["context"], a["step"]) for a in actions] == [
-        (ctx, step) for ctx in PLANES for step in ("install", "pool", "advertisement")]
-    assert actions[0]["argv"] == ["helm", "upgrade", "--install", "metallb", str(chart), "-n", NS,
-                                  "--create-namespace", "--kube-context", "k8s-1"]
-    assert actions[4]["apply"]["object"]["spec"] == {"addresses": ["198.51.100.96/28"]}
-    assert actions[5]["apply"]["object"]["spec"] == {"ipAddressPools": ["kbmc"]}
+    plan = json.loads(r.stdout)
+    actions = plan["actions"]
+    # helm runs where the plan decided to install or upgrade, and only there (MetalLB may be there from an
+    # earlier test); the pool and advertisement are applied everywhere.
+    helm = {d["context"]: d["decision"] for d in plan["decisions"] if d["step"] == "install"}
+    steps = [(a["context"], a["step"]) for a in actions]
+    assert steps == [(ctx, step) for ctx in PLANES for step in ("install", "pool", "advertisement")
+                     if step != "install" or not helm[ctx].startswith("skip")]
+    for a in actions:
+        if a["step"] == "install":
+            assert a["argv"] == ["helm", "upgrade", "--install", "metallb", str(chart), "-n", NS,
+                                 "--create-namespace", "--kube-context", a["context"]]
+    objects = {(a["context"], a["step"]): a["apply"]["object"] for a in actions if "apply" in a}
+    assert objects[("k8s-2", "pool")]["spec"] == {"addresses": ["198.51.100.96/28"]}
+    assert objects[("k8s-2", "advertisement")]["spec"] == {"ipAddressPools": ["kbmc"]}
 
 
 def _snapshot(registry: ClientRegistry, ctx: str) -> tuple[object, object]:
@@ -226,3 +244,17 @@ def test_helm_missing_from_path_is_bad_input(kbmc, bed, tmp_path, chart, monkeyp
                                                if not Path(p, "helm").exists()))
     r = metallb(kbmc, bed, tmp_path, chart)
     assert r.code == 2 and "helm is not installed or not on PATH" in r.stderr and "helm.sh" in r.stderr
+
+
+def test_version_with_a_local_chart_of_another_version_is_refused(kbmc, bed, registry, tmp_path, chart,
+                                                                  helm_env) -> None:
+    before = {ctx: _snapshot(registry, ctx) for ctx in PLANES}
+    r = metallb(kbmc, bed, tmp_path, chart, "--version", "0.14.9")
+    assert r.code == 2, r.output
+    assert (f"--version 0.14.9 does not apply to the local chart {chart} as helm installs a local chart's own "
+            "version, 0.15.2 (drop --version") in r.stderr
+    assert "Traceback" not in r.output and len(r.stderr.strip().splitlines()) == 1
+    assert {ctx: _snapshot(registry, ctx) for ctx in PLANES} == before
+    # The chart's own version is no conflict.
+    same = metallb(kbmc, bed, tmp_path, chart, "--version", "0.15.2", "--dry-run", "-o", "json")
+    assert same.code == 0, same.output

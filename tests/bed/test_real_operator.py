@@ -186,6 +186,35 @@ def test_real_manager_runs_a_kbmc_cluster_across_the_data_planes(kbmc, operator:
         assert {f"{name}-etcd-peer-{n}" for n in range(3)} <= {s["metadata"]["name"] for s in services}, context
 
 
+def test_network_expose_selects_the_pods_the_real_manager_created(kbmc, operator: Operator, unique_name) -> None:
+    """The labels `kbmc network expose` selects by are the ones KubeBlocks 0.9's InstanceSet controller puts on
+    its pods (pkg/controller/instanceset/instance_util.go: apps.kubeblocks.io/pod-name = the pod's name)."""
+    ns, name = unique_name("db"), unique_name("etcd")
+    _create(kbmc, operator, ns, name)
+    r = kbmc("network", "expose", name, "-n", ns, "--context", "cp", "--data-planes", ",".join(PLACEMENT),
+             "--port", "client", "-o", "json", kubeconfig=operator.bed.kubeconfig_path)
+    assert r.code == 0, r.stderr
+    rows = json.loads(r.stdout)["endpoints"]
+    assert sorted((row["pod"], row["context"], row["component"]) for row in rows) == [
+        (f"{name}-etcd-{n}", PLACEMENT[n % 3], "etcd") for n in range(3)]
+    # No role label here: the test's ComponentDefinition declares no roles, so the manager sets none.
+    assert {row["role"] for row in rows} == {"-"}
+    for n, context in enumerate(PLACEMENT):
+        client = operator.registry.for_context(context)
+        pod = f"{name}-etcd-{n}"
+        svc = client.get(resource_path("v1", "services", ns, f"{pod}-ext"))
+        selector = svc["spec"]["selector"]
+        assert selector["apps.kubeblocks.io/pod-name"] == pod
+        # The Service's selector, asked of the API server, picks exactly the manager's pod.
+        picked = client.get(resource_path("v1", "pods", ns),
+                            labelSelector=",".join(f"{k}={v}" for k, v in sorted(selector.items())))["items"]
+        assert [p["metadata"]["name"] for p in picked] == [pod], context
+        assert [p["port"] for p in svc["spec"]["ports"]] == [2379]
+    r = kbmc("network", "expose", name, "-n", ns, "--context", "cp", "--data-planes", ",".join(PLACEMENT),
+             "--delete", kubeconfig=operator.bed.kubeconfig_path)
+    assert r.code == 0, r.stderr
+
+
 def test_contexts_disable_restarts_the_real_manager_and_enable_brings_the_cluster_back(
         kbmc, operator: Operator, unique_name, record_property) -> None:
     """Failover with kbmc's own command, its default path: the helm release (`helm upgrade --reuse-values
