@@ -8,6 +8,7 @@ manager Deployment. Re-running with the same values and chart changes nothing (n
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -16,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from kbmc import kubeconfig as kc
-from kbmc.clients import ClientRegistry, KubeClient, resource_path
+from kbmc.clients import ApiError, ClientRegistry, KubeClient, resource_path
+from kbmc.errors import CommandError
 from kbmc.operator import chart as charts
 from kbmc.operator import release as rel
 from kbmc.operator import values as vals
@@ -173,8 +175,14 @@ def install(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, param
         args = build_argv(params, the_plan.checked, installer_action(params.installer, the_plan.action),
                           str(values_file))
         on_progress(f"running {params.installer} {args[0]} {args[1]} in {params.control_plane}")
-        runner.run(params.installer, args, context=params.control_plane, kubeconfig=params.kubeconfig_path,
-                   timeout=params.timeout + 60)
+        try:
+            runner.run(params.installer, args, context=params.control_plane, kubeconfig=params.kubeconfig_path,
+                       timeout=params.timeout + 60)
+        except CommandError as exc:
+            hint = orphan_role_hint(cp, exc.stderr_tail, params.control_plane)
+            if hint:
+                exc.hint = hint
+            raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     after = rel.current(cp, params.namespace, params.release)
@@ -221,3 +229,34 @@ def apply_crds(client: KubeClient, crds: list[dict[str, Any]], *, timeout: float
         return Poll(not missing, f"not established yet: {', '.join(missing[:3])}" if missing else None)
 
     wait_for("the KubeBlocks CRDs", established, timeout=timeout, interval=0.5)
+
+
+# helm's refusal to adopt an object it did not create.
+_NOT_IMPORTABLE = re.compile(r'ClusterRole "([^"]+)" in namespace "" exists and cannot be imported')
+_AGGREGATOR = "clusterrole-aggregation-controller"
+
+
+def orphan_role_hint(cp: KubeClient, stderr: str, context: str) -> str | None:
+    """Why helm refuses a ClusterRole, when it is the aggregation controller's leftover.
+
+    After `helm uninstall`, kube-controller-manager's ClusterRole aggregation controller may still have the
+    chart's aggregated role (e.g. `kubeblocks`, `kubeblocks-cluster-pod-role`) queued: its server-side apply of
+    the rules re-creates the role helm just deleted, with nothing but the rules and no owner. helm then refuses
+    it ("invalid ownership metadata"). Only such a role is named here; any other conflict keeps helm's message.
+    """
+    m = _NOT_IMPORTABLE.search(stderr or "")
+    if not m:
+        return None
+    try:
+        role = cp.get_or_none(resource_path("rbac.authorization.k8s.io/v1", "clusterroles", name=m.group(1)))
+    except ApiError:
+        return None
+    if role is None:
+        return None
+    meta = role.get("metadata") or {}
+    managers = {f.get("manager") for f in meta.get("managedFields") or []}
+    if managers != {_AGGREGATOR} or meta.get("labels") or meta.get("annotations") or role.get("aggregationRule"):
+        return None
+    return (f"ClusterRole {m.group(1)} is a leftover of an earlier uninstall: the ClusterRole aggregation controller "
+            f"re-created it with its rules only and no owner; delete it and run again: "
+            f"kubectl --context {context} delete clusterrole {m.group(1)}")
