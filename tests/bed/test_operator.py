@@ -587,7 +587,7 @@ def test_values_helm_reads_differently_rerun_as_no_ops(installed, registry: Clie
     kubelet = threading.Thread(target=fake_hook_kubelet, args=(cp, stop), daemon=True)
     kubelet.start()
     try:
-        r = kbmc(*install_args(installed, "--timeout", "120"), kubeconfig=bed.kubeconfig_path)
+        r = kbmc(*install_args(installed, "--reset-values", "--timeout", "120"), kubeconfig=bed.kubeconfig_path)
         assert r.code == 0, r.stderr
     finally:
         stop.set()
