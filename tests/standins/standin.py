@@ -296,6 +296,9 @@ def run_cilium(command: tuple[str, ...], flags: dict[str, list[str]]) -> str:
         if "--client" not in flags:
             lines.append("cilium image (running): unknown. Unable to obtain cilium version. Reason: release: not found")
         return "\n".join(lines) + "\n"
+    if command == ("clustermesh", "disconnect") and version_tuple < MULTI_DESTINATION_SINCE \
+            and "--connection-mode" in flags:
+        raise Failed("unknown flag: --connection-mode")  # a flag-parse error: before anything else
     if not os.environ.get("KBMC_STANDIN_CLUSTERS"):
         return ""
     context = (flags.get("--context") or [None])[-1]
@@ -356,8 +359,6 @@ def run_cilium(command: tuple[str, ...], flags: dict[str, list[str]]) -> str:
     if command == ("clustermesh", "disconnect"):
         destinations = flags.get("--destination-context") or []
         if version_tuple < MULTI_DESTINATION_SINCE:
-            if "--connection-mode" in flags:
-                raise Failed("unknown flag: --connection-mode")
             names = destinations[-1:]  # a plain string flag then: the last one wins
         else:
             names = [n for value in destinations for n in value.split(",") if n]
