@@ -563,7 +563,7 @@ def test_operator_install_keeps_a_disable_and_values_set_outside_kbmc(operator, 
         assert r.code == 0, r.stderr
         said = " ".join(r.stderr.split())  # warnings wrap at the terminal's width
         assert "keeping k8s-2 disabled as the running operator has it" in said
-        assert "the release keeps value(s) this run does not pass: kbmcOutside.owner (set outside kbmc" in said
+        assert "the release keeps value(s) this run does not pass: kbmcOutside (set outside kbmc" in said, said
         assert "dba" not in r.stderr + r.stdout  # named, never printed
         assert "--multi-cluster-contexts-disabled=k8s-2" in args_of(cp, RELEASE)
         values = helm_values(bed, operator)
