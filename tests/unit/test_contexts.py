@@ -118,3 +118,69 @@ def test_a_dead_holder_on_this_machine_is_recognised() -> None:
     assert not lease.dead_local_holder(f"kbmc@{host}/1-abc123")  # alive (init)
     assert not lease.dead_local_holder(f"kbmc@another-{host}/{gone}-abc123")  # cannot be told from here
     assert not lease.dead_local_holder("someone-else")
+
+
+class LeaseStore:
+    """An in-memory stand-in for the API server's lease endpoints, resourceVersion checked as the server does."""
+
+    def __init__(self) -> None:
+        self.doc: dict[str, Any] | None = None
+        self.version = 0
+
+    def get_or_none(self, path: str) -> Any:
+        import copy
+
+        return copy.deepcopy(self.doc)
+
+    def create(self, path: str, body: dict[str, Any]) -> Any:
+        from kbmc.clients import ApiError
+
+        if self.doc is not None:
+            raise ApiError("cp", "POST", path, 409, "AlreadyExists", {})
+        return self._store(body)
+
+    def replace(self, path: str, body: dict[str, Any]) -> Any:
+        from kbmc.clients import ApiError
+
+        if self.doc is None or body["metadata"].get("resourceVersion") != self.doc["metadata"]["resourceVersion"]:
+            raise ApiError("cp", "PUT", path, 409, "Conflict", {})
+        return self._store(body)
+
+    def _store(self, body: dict[str, Any]) -> Any:
+        import copy
+
+        self.version += 1
+        self.doc = copy.deepcopy(body)
+        self.doc["metadata"]["resourceVersion"] = str(self.version)
+        return self.doc
+
+
+def test_a_held_lease_is_renewed_while_held_and_released_after() -> None:
+    import time
+
+    store = LeaseStore()
+    with lease.held(store, "kb-system", timeout=1, duration=1, identity="kbmc@h/1-aaaaaa") as me:  # type: ignore[arg-type]
+        assert me == "kbmc@h/1-aaaaaa"
+        assert store.doc is not None
+        first = store.doc["spec"]["renewTime"]
+        for _ in range(100):  # renewed every max(0.5 s, duration / 3) while the block runs
+            if store.doc["spec"]["renewTime"] != first:
+                break
+            time.sleep(0.1)
+        assert store.doc["spec"]["renewTime"] != first and store.doc["spec"]["holderIdentity"] == me
+    assert store.doc["spec"]["holderIdentity"] == ""
+
+
+def test_a_fresh_foreign_lease_makes_the_wait_end_with_the_timeout_naming_it() -> None:
+    from datetime import datetime, timezone
+
+    from kbmc.errors import OperationError
+
+    store = LeaseStore()
+    renewed = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    store._store({"metadata": {"name": lease.LEASE_NAME}, **lease_doc("kbmc@other/7-bbbbbb", renewed, 360)})
+    with pytest.raises(OperationError, match=r"another kbmc run \(kbmc@other/7-bbbbbb\) holds the lease .*"
+                                             r"leaseDurationSeconds 360"):
+        with lease.held(store, "kb-system", timeout=0.3):  # type: ignore[arg-type]
+            pass
+    assert store.doc is not None and store.doc["spec"]["holderIdentity"] == "kbmc@other/7-bbbbbb"
