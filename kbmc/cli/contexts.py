@@ -36,7 +36,7 @@ def list_(ctx: typer.Context, namespace: NamespaceOpt = None, release: ReleaseOp
         configured = listing.Configured(t.data_plane_contexts, t.disabled_contexts,
                                         {d.context: d.cilium_id for d in t.data_planes if d.cilium_id is not None})
     elif state.data_planes:
-        configured = listing.Configured(list(state.data_planes), [], {})
+        configured = listing.Configured(list(state.data_planes), [], {}, source="--data-planes")
     report = listing.list_contexts(state.registry(), control_plane, namespace or state.namespace,
                                    _release(state, release), state.secret_name, configured)
     out = state.out
@@ -102,6 +102,13 @@ def _toggle(ctx: typer.Context, contexts: list[str], disable: bool, namespace: O
                if result.via == "helm" else f"Deployment(s) {', '.join(result.deployments)} patched")
         out.success(f"{'disabled' if disable else 'enabled'} {names}: contextsDisabled "
                     f"{','.join(result.before) or '(none)'} -> {after} ({how})")
+    for name in result.outside:
+        if name in result.after:
+            out.warn(f"{name} is disabled but not one of the operator's contexts ({','.join(result.contexts)}): "
+                     f"a stray flag; `kbmc contexts enable {name}` drops it")
+        elif not disable:
+            out.info(f"{name} is not one of the operator's contexts ({','.join(result.contexts)}): nothing to "
+                     f"enable; `kbmc contexts add {name}` makes it a data plane")
     if result.waited:
         for name, args in result.live_args.items():
             out.info(f"{name} runs with: {' '.join(args)}")
@@ -151,7 +158,6 @@ def _member(ctx: typer.Context, context: str, adding: bool, namespace: Optional[
             via: str, chart: Optional[str], server: Optional[str], allow_loopback: bool, force: bool, purge: bool,
             timeout: str, dry_run: bool) -> None:
     from kbmc.contexts import members as core
-    from kbmc.contexts.mesh import CiliumMesh
     from kbmc.runner import ShRunner
 
     timeout_s = parse_timeout(timeout)
@@ -160,11 +166,20 @@ def _member(ctx: typer.Context, context: str, adding: bool, namespace: Optional[
     state.require_contexts([control_plane])
     t = state.topology()
     runner = ShRunner()
-    mesh = CiliumMesh(runner, state.kubeconfig_path) if t is not None and t.network.east_west == "cilium" else None
+    mesh = None
+    if t is not None and t.network.east_west == "cilium":
+        from kbmc.network.cilium import Member
+
+        plane = next((d for d in t.data_planes if d.context == context), None)
+        member = None
+        if plane is not None and plane.cilium_name and plane.cilium_id is not None and plane.pod_cidr:
+            member = Member(context, plane.cilium_name, plane.cilium_id, plane.pod_cidr)
+        mesh = core.MeshParams(member, t.network.max_connected_clusters, timeout_s)
     params = core.MemberParams(control_plane=control_plane, context=context, namespace=namespace or state.namespace,
                                release=_release(state, release), secret_name=state.secret_name, via=via, chart=chart,
                                server=server, allow_loopback=allow_loopback, force=force, purge=purge,
-                               dry_run=dry_run, timeout=timeout_s, kubeconfig_path=state.kubeconfig_path)
+                               dry_run=dry_run, timeout=timeout_s, kubeconfig_path=state.kubeconfig_path,
+                               config_path=str(t.source) if t is not None and t.source else None)
     out = state.out
     with out.progress(f"{'adding' if adding else 'removing'} {context}") as advance:
         run = core.add if adding else core.remove

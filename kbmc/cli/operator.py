@@ -58,6 +58,9 @@ def install(
     force: Annotated[bool, typer.Option("--force", help="Go on although a data plane has KubeBlocks CRDs.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the exact command and values; run nothing.")
                        ] = False,
+    reset_values: Annotated[bool, typer.Option(
+        "--reset-values", help="Drop the release's values this run does not pass (default: keep them, named).")
+    ] = False,
 ) -> None:
     """Install or upgrade KubeBlocks in the control plane with the multi-cluster values.
 
@@ -81,6 +84,7 @@ def install(
         installer=installer, chart=chart, repo=repo, crds=crds,
         sets=list(set_ or []), set_strings=list(set_string or []), values_files=list(values or []),
         wait=wait, timeout=parse_timeout(timeout), force=force, dry_run=dry_run, kubeconfig_path=state.kubeconfig_path,
+        disabled_explicit=contexts_disabled is not None, reset_values=reset_values,
     )
     out = state.out
     with out.progress("installing KubeBlocks") as advance:

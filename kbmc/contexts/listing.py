@@ -18,11 +18,16 @@ INSTANCE_LABEL = "app.kubernetes.io/instance"
 
 @dataclass
 class Configured:
-    """What kbmc.yaml says (None when there is no kbmc.yaml)."""
+    """What the user configured: kbmc.yaml, or only --data-planes (None when neither is given)."""
 
     contexts: list[str]
     disabled: list[str]
     cilium_ids: dict[str, int]
+    source: str = "kbmc.yaml"  # or "--data-planes", which lists contexts and says nothing about enabled/disabled
+
+    @property
+    def says_enabled(self) -> bool:
+        return self.source == "kbmc.yaml"
 
 
 def placed_objects(client: KubeClient) -> dict[str, Any]:
@@ -61,7 +66,8 @@ def list_contexts(registry: ClientRegistry, control_plane: str, namespace: str, 
         in_secret = secret_contexts(cp, namespace, secret)
     except Exception:  # noqa: BLE001 - an unreadable Secret lists no contexts
         in_secret = []
-    names = list(dict.fromkeys([*contexts, *(configured.contexts if configured else []), *(in_secret or [])]))
+    names = list(dict.fromkeys([*contexts, *disabled, *(configured.contexts if configured else []),
+                                *(in_secret or [])]))
     kube = registry.kubeconfig
     reachable = [n for n in names if n in kube.contexts]
     results = {r.context: r for r in fan_out(reachable, lambda n: probe(registry.for_context(n)))}
@@ -82,20 +88,27 @@ def list_contexts(registry: ClientRegistry, control_plane: str, namespace: str, 
         if manager is not None and not row["inSecret"] and row["inOperator"]:
             differences.append({"problem": f"in the operator's contexts but not in Secret {secret}",
                                 "fix": "kbmc env prepare"})
+        if row["disabled"] and not row["inOperator"]:
+            differences.append({"problem": "disabled but not in the operator's contexts (a stray "
+                                           "--multi-cluster-contexts-disabled entry)",
+                                "fix": f"kbmc contexts enable {name}"})
         if configured is not None:
+            src = configured.source
             in_config = name in configured.contexts
             if in_config and manager is not None and not row["inOperator"]:
-                differences.append({"problem": "in kbmc.yaml but not in the operator's contexts",
+                differences.append({"problem": f"in {src} but not in the operator's contexts",
                                     "fix": f"kbmc contexts add {name}"})
             if not in_config and row["inOperator"]:
-                differences.append({"problem": "in the operator's contexts but not in kbmc.yaml",
-                                    "fix": f"add it to kbmc.yaml, or kbmc contexts remove {name}"})
-            if in_config and row["inOperator"] and (name in configured.disabled) != row["disabled"]:
+                differences.append({"problem": f"in the operator's contexts but not in {src}",
+                                    "fix": f"add it to {src}, or kbmc contexts remove {name}"})
+            if configured.says_enabled and in_config and row["inOperator"] and \
+                    (name in configured.disabled) != row["disabled"]:
                 verb = "disable" if name in configured.disabled else "enable"
-                differences.append({"problem": f"kbmc.yaml says {'disabled' if verb == 'disable' else 'enabled'}, "
+                differences.append({"problem": f"{src} says {'disabled' if verb == 'disable' else 'enabled'}, "
                                                f"the operator has it {'enabled' if verb == 'disable' else 'disabled'}",
                                     "fix": f"kbmc contexts {verb} {name}"})
         row["differences"] = differences
         rows.append(row)
     return {"controlPlane": control_plane, "namespace": namespace, "release": release,
-            "installed": manager is not None, "secret": secret, "contexts": rows}
+            "installed": manager is not None, "secret": secret,
+            "configuredBy": configured.source if configured else None, "contexts": rows}

@@ -11,19 +11,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kbmc import kubeconfig as kc
 from kbmc.clients import ApiError, ClientRegistry, resource_path
 from kbmc.contexts import lease
 from kbmc.contexts import live as lv
-from kbmc.contexts.mesh import Mesh
 from kbmc.contexts.toggle import ToggleParams, _check_helm, mode, refuse_hand_added_args, write_operator
 from kbmc.errors import InputError, OperationError
 from kbmc.operator import status as st
 from kbmc.runner import Runner
 
 DONE, SKIP, TODO = "done", "already done", "would run"
+
+
+@dataclass
+class MeshParams:
+    """With `network.eastWest: cilium`: the data plane joins/leaves the Cilium mesh (kbmc/network/cilium.py)."""
+
+    member: Any = None  # cilium.Member: kbmc.yaml's Cilium values for the context (installed when missing)
+    max_connected: int = 255
+    timeout: float = 900.0
 
 
 @dataclass
@@ -42,6 +51,7 @@ class MemberParams:
     dry_run: bool = False
     timeout: float = 300.0
     kubeconfig_path: str | None = None
+    config_path: str | None = None  # the kbmc.yaml in use (remove takes the data plane out of it)
 
     def toggle(self) -> ToggleParams:
         return ToggleParams(self.control_plane, [self.context], False, self.namespace, self.release, via=self.via,
@@ -84,7 +94,7 @@ def _prepare(kube: kc.KubeConfig, registry: ClientRegistry, p: MemberParams, sec
         allow_loopback=p.allow_loopback, dry_run=dry_run))
 
 
-def add(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, p: MemberParams, mesh: Mesh | None,
+def add(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, p: MemberParams, mesh: MeshParams | None,
         on_progress: Callable[[str], None] = lambda _: None) -> MemberResult:
     from kbmc.operator.preflight import secret_contexts
     from kbmc.rbac.sync import SyncParams, sync
@@ -110,6 +120,13 @@ def add(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, p: Member
                          f"{p.namespace}/{secret} (built from this kubeconfig)",
                          hint="run `kbmc env prepare` with the --server overrides you used, listing the new context too")
     members = [c for c in live.contexts if c != p.context]
+    change = None
+    if mesh is not None:  # read and checked before anything changes
+        from kbmc.network import cilium
+
+        change = cilium.plan_join(registry, runner, p.context, members, mesh.member,
+                                  max_connected=mesh.max_connected, timeout=mesh.timeout,
+                                  kubeconfig=p.kubeconfig_path)
     result = MemberResult(p.context, "add", p.dry_run)
     if p.dry_run:
         result.steps = [
@@ -117,14 +134,14 @@ def add(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, p: Member
             Step("operator", SKIP if p.context in live.contexts else TODO,
                  f"contexts {','.join([*members, p.context])} via {via}"),
             Step("rbac", TODO, f"kbmc rbac sync to {p.context}"),
-            Step("mesh", TODO if mesh else "skipped", f"connect to {','.join(members)}" if mesh else "no Cilium"),
+            _mesh_step(change, dry_run=True),
         ]
         return result
     on_progress(f"Secret {secret}: adding {p.context}")
     done = _prepare(kube, registry, p, secret, wanted, dry_run=False)
     result.steps.append(Step("secret", SKIP if done.action == "unchanged" else DONE,
                              f"Secret {p.namespace}/{secret} {done.action}"))
-    with lease.held(cp, p.namespace, duration=int(p.timeout) + 60, timeout=p.timeout + 60):
+    with lease.held(cp, p.namespace, timeout=p.timeout):
         live = lv.read(cp, p.namespace, p.release)
         if p.context in live.contexts and (via == "deployment" or not live.helm_managed or _release_contexts(live)
                                            == live.contexts):
@@ -140,13 +157,23 @@ def add(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, p: Member
         raise OperationError(f"rbac sync to {p.context} failed: "
                              + "; ".join(c.reason or c.result for c in synced.contexts if not c.ok))
     result.steps.append(Step("rbac", DONE, ", ".join(f"{c.context}: {c.result}" for c in synced.contexts)))
-    if mesh is not None:
-        on_progress(f"mesh: connecting {p.context}")
-        ran = mesh.join(p.context, members)
-        result.steps.append(Step("mesh", DONE, f"{len(ran)} cilium call(s)"))
-    else:
-        result.steps.append(Step("mesh", "skipped", "network is not Cilium"))
+    if change is not None and change.actions:
+        from kbmc.network import cilium
+
+        on_progress(f"mesh: {change.summary}")
+        cilium.apply_change(runner, change, kubeconfig=p.kubeconfig_path, timeout=mesh.timeout if mesh else 900.0,
+                            on_progress=on_progress)
+    result.steps.append(_mesh_step(change, dry_run=False))
     return result
+
+
+def _mesh_step(change: Any, *, dry_run: bool) -> Step:
+    if change is None:
+        return Step("mesh", "skipped", "network is not Cilium")
+    if not change.actions:
+        return Step("mesh", SKIP, change.summary)
+    calls = "; ".join(" ".join(a.args[:2]) for a in change.actions)
+    return Step("mesh", TODO if dry_run else DONE, f"{change.summary} ({calls})")
 
 
 def _drop_from_secret(cp: Any, namespace: str, name: str, context: str) -> None:
@@ -185,7 +212,7 @@ def _release_contexts(live: lv.Live) -> list[str]:
     return st.split(str(mc.get("contexts") or ""))
 
 
-def remove(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, p: MemberParams, mesh: Mesh | None,
+def remove(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, p: MemberParams, mesh: MeshParams | None,
            on_progress: Callable[[str], None] = lambda _: None) -> MemberResult:
     from kbmc.contexts.listing import KB_SELECTOR
     from kbmc.operator.preflight import secret_contexts
@@ -225,22 +252,40 @@ def remove(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, p: Mem
             raise InputError(f"KubeBlocks objects still placed on {p.context}: {', '.join(placed[:10])}"
                              + (f" (+{len(placed) - 10} more)" if len(placed) > 10 else ""),
                              hint="move or delete them first, or pass --force")
+    change = None
+    mesh_note = "network is not Cilium"
+    if mesh is not None:
+        if p.context not in kube.contexts:
+            mesh_note = f"{p.context} is not in your kubeconfig: its mesh connections are left as they are"
+        else:
+            from kbmc.network import cilium
+
+            try:
+                change = cilium.plan_leave(registry, runner, p.context, rest, kubeconfig=p.kubeconfig_path)
+            except OperationError as exc:
+                if not p.force:
+                    raise
+                mesh_note = f"not read ({exc.message}); left as it is (--force)"
     result = MemberResult(p.context, "remove", p.dry_run)
     if p.dry_run:
         result.steps = [
-            Step("mesh", TODO if mesh else "skipped", f"disconnect from {','.join(rest)}" if mesh else "no Cilium"),
+            _mesh_step(change, dry_run=True) if change is not None else Step("mesh", "skipped", mesh_note),
             Step("operator", TODO if p.context in live.contexts else SKIP, f"contexts {','.join(rest)} via {via}"),
             Step("secret", TODO if p.context in in_secret else SKIP, f"Secret {p.namespace}/{secret}"),
             Step("purge", TODO if p.purge else "skipped", f"kbmc's RBAC copies in {p.context}"),
+            _config_step(p, dry_run=True),
         ]
         return result
-    if mesh is not None and p.context in kube.contexts:
-        on_progress(f"mesh: disconnecting {p.context}")
-        ran = mesh.leave(p.context, rest)
-        result.steps.append(Step("mesh", DONE, f"{len(ran)} cilium call(s)"))
+    if change is not None:
+        from kbmc.network import cilium
+
+        if change.actions:
+            on_progress(f"mesh: {change.summary}")
+            cilium.apply_change(runner, change, kubeconfig=p.kubeconfig_path, on_progress=on_progress)
+        result.steps.append(_mesh_step(change, dry_run=False))
     else:
-        result.steps.append(Step("mesh", "skipped", "network is not Cilium" if mesh is None else "not in kubeconfig"))
-    with lease.held(cp, p.namespace, duration=int(p.timeout) + 60, timeout=p.timeout + 60):
+        result.steps.append(Step("mesh", "skipped", mesh_note))
+    with lease.held(cp, p.namespace, timeout=p.timeout):
         live = lv.read(cp, p.namespace, p.release)
         rest = [c for c in live.contexts if c != p.context]
         disabled = [c for c in live.disabled if c != p.context]
@@ -264,4 +309,22 @@ def remove(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, p: Mem
         for role in roles:
             client.delete(role_path(role["metadata"]["name"]))
         result.steps.append(Step("purge", DONE, f"{len(roles)} ClusterRole(s) deleted in {p.context}"))
+    result.steps.append(_config_step(p, dry_run=False))
     return result
+
+
+def _config_step(p: MemberParams, *, dry_run: bool) -> Step:
+    """kbmc.yaml follows a removal, so `doctor`, `list` and `operator install` stop expecting the data plane."""
+    from kbmc.contexts.toggle import drop_from_config
+
+    if p.config_path is None:
+        return Step("config", "skipped", "no kbmc.yaml in use: nothing to update")
+    if dry_run:
+        from kbmc.yamlio import load_yaml
+
+        doc = load_yaml(Path(p.config_path).read_text(), p.config_path)
+        listed = any(isinstance(d, dict) and d.get("context") == p.context for d in doc.get("dataPlanes") or [])
+        return Step("config", TODO if listed else SKIP, f"{p.config_path}: drop dataPlanes entry {p.context}")
+    if drop_from_config(p.config_path, p.context):
+        return Step("config", DONE, f"{p.config_path}: dataPlanes entry {p.context} removed")
+    return Step("config", SKIP, f"{p.config_path} does not list {p.context}")

@@ -57,13 +57,15 @@ class ToggleResult:
     live_args: dict[str, list[str]] = field(default_factory=dict)  # Deployment -> its --multi-cluster-* args
     clusters: list[dict[str, Any]] = field(default_factory=list)  # Clusters placed on the targets
     waited: bool = False
+    outside: list[str] = field(default_factory=list)  # targets not among the operator's contexts
 
     def as_dict(self) -> dict[str, Any]:
         return {"action": self.action, "via": self.via, "contexts": self.contexts,
                 "contextsDisabledBefore": self.before, "contextsDisabled": self.after,
                 "revisionBefore": self.revision_before, "revisionAfter": self.revision_after,
                 "deploymentsWritten": self.deployments, "liveArgs": self.live_args,
-                "placedClusters": self.clusters, "waited": self.waited}
+                "placedClusters": self.clusters, "waited": self.waited,
+                "notOperatorContexts": self.outside}
 
 
 def check_params(params: ToggleParams) -> None:
@@ -80,22 +82,40 @@ def check_params(params: ToggleParams) -> None:
         raise InputError(f"--chart {params.chart}: no such chart directory or .tgz")
 
 
-def desired(live: lv.Live, params: ToggleParams) -> list[str]:
+def desired(live: lv.Live, params: ToggleParams, known: set[str] | frozenset[str] = frozenset()) -> list[str]:
     """The new disabled list: what is there (the live flag and the release's value, merged: never drop one),
-    plus or minus the targets, in the operator's contexts order; refusals raised here."""
+    plus or minus the targets, in the operator's contexts order; refusals raised here.
+
+    A target already in the wanted state is a no-op, wherever it comes from: disabling a stray that is disabled
+    already, enabling a context that is not disabled. A name neither the operator (contexts, disabled list,
+    release) nor `known` (the kubeconfig's contexts) has is a mistake: refused (exit 2)."""
     current = set(live.disabled) | (set(live.release_disabled) if live.helm_managed else set())
-    # Enabling a disabled context that is not in the contexts (a stray flag) is allowed: it drops it.
-    missing = [c for c in params.targets if c not in live.contexts and (params.disable or c not in current)]
+    operator = set(live.contexts) | current
+    unknown = [c for c in params.targets if c not in operator and c not in known]
+    if params.disable:
+        # Disabling something the operator does not use: refused, unless it is disabled already (a stray).
+        missing = [c for c in params.targets if c not in live.contexts and c not in current]
+    else:
+        missing = unknown
     if missing:
         raise InputError(f"context(s) {', '.join(missing)} not in the operator's contexts "
-                         f"({','.join(live.contexts) or 'none'})",
-                         hint=f"add it first with `kbmc contexts add {missing[0]}`")
+                         f"({','.join(live.contexts) or 'none'})"
+                         + ("" if params.disable else " nor in your kubeconfig"),
+                         hint=f"check the name with `kbmc contexts list`, or add it first with "
+                              f"`kbmc contexts add {missing[0]}`")
     wanted = current | set(params.targets) if params.disable else current - set(params.targets)
-    after = [c for c in live.contexts if c in wanted]
+    # The operator's contexts order; a stray disabled context (not in the contexts) kept after them.
+    after = [c for c in live.contexts if c in wanted] + sorted(c for c in wanted if c not in live.contexts)
     if params.disable and not params.force and not [c for c in live.contexts if c not in wanted]:
         raise InputError(f"disabling {', '.join(params.targets)} would leave no enabled data plane",
                          hint="pass --force to disable the last one anyway")
     return after
+
+
+def outside(live: lv.Live, params: ToggleParams) -> list[str]:
+    """Targets that are not among the operator's contexts (a stray disabled one, or an enable of a context the
+    operator does not use): said, so an "already enabled" is not read as "in use"."""
+    return [c for c in params.targets if c not in live.contexts]
 
 
 def mode(live: lv.Live, params: ToggleParams) -> str:
@@ -121,9 +141,11 @@ def toggle(registry: ClientRegistry, runner: Runner, params: ToggleParams,
     via = mode(live, params)
     if via == "helm":
         _check_helm(runner)
-    after = desired(live, params)
+    known = set(registry.kubeconfig.contexts)
+    after = desired(live, params, known)
     result = ToggleResult("unchanged", via, live.contexts, live.disabled, after,
-                          revision_before=live.release.revision if live.release else None)
+                          revision_before=live.release.revision if live.release else None,
+                          outside=outside(live, params))
     if params.disable:
         result.clusters = lv.placed_clusters(cp, params.targets)
     if _unchanged(live, via, after):
@@ -136,9 +158,9 @@ def toggle(registry: ClientRegistry, runner: Runner, params: ToggleParams,
         result.action = "dry-run"
         return result
     on_progress(f"waiting for the lease {params.namespace}/{lease.LEASE_NAME}")
-    with lease.held(cp, params.namespace, duration=int(params.timeout) + 60, timeout=params.timeout + 60):
+    with lease.held(cp, params.namespace, timeout=params.timeout):
         live = lv.read(cp, params.namespace, params.release)  # again, under the lease
-        after = desired(live, params)
+        after = desired(live, params, known)
         result.before, result.after, result.contexts = live.disabled, after, live.contexts
         result.revision_before = live.release.revision if live.release else None
         if not _unchanged(live, via, after):
@@ -330,3 +352,18 @@ def write_config(path: str, contexts: list[str], enabled: bool) -> bool:
     if changed:
         write_private(path, dump_yaml(doc))
     return changed
+
+
+def drop_from_config(path: str, context: str) -> bool:
+    """Take a data plane out of kbmc.yaml's dataPlanes (after `contexts remove`). True if it was listed."""
+    from kbmc.files import write_private
+    from kbmc.yamlio import dump_yaml, load_yaml
+
+    doc = load_yaml(Path(path).read_text(), path)
+    planes = doc.get("dataPlanes") or []
+    kept = [dp for dp in planes if not (isinstance(dp, dict) and dp.get("context") == context)]
+    if len(kept) == len(planes):
+        return False
+    doc["dataPlanes"] = kept
+    write_private(path, dump_yaml(doc))
+    return True

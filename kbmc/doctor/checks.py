@@ -59,6 +59,7 @@ class ControlPlaneFacts:
     contexts: list[str] = field(default_factory=list)
     disabled: list[str] = field(default_factory=list)
     clusters: list[dict[str, Any]] = field(default_factory=list)  # {namespace, name, placement}
+    installed: bool = False  # the operator's Deployment exists (its contexts are then the data planes in use)
 
 
 def control_plane_checks(client: KubeClient, params: DoctorParams) -> ControlPlaneFacts:
@@ -76,6 +77,7 @@ def control_plane_checks(client: KubeClient, params: DoctorParams) -> ControlPla
     manager = st.manager_deployment(client, params.namespace, params.release)
     secret_name = params.secret_name
     if manager is not None:
+        facts.installed = True
         args = st.manager_container(manager).get("args") or []
         secret_name = st.mounted_secret(manager, st.flag_value(args, st.FLAG_KUBECONFIG)) or secret_name
         facts.contexts = st.split(st.flag_value(args, st.FLAG_CONTEXTS))
@@ -149,10 +151,27 @@ def _secret_checks(client: KubeClient, params: DoctorParams, name: str, contexts
     problems: list[str] = []
     for n in names:
         problems += kc.in_pod_problems(kube.context(n), allow_loopback=params.allow_loopback, server_override=None)
-    rows.append(Row("Secret usable in a pod", params.control_plane, FAIL if problems else OK,
-                    "; ".join(p.split(";")[0] for p in problems) or "no exec auth, no loopback servers",
-                    fix + " --server CONTEXT=URL" if problems else None))
+    rows.append(usable_in_pod_row(kube, names, problems, params, fix))
     return names
+
+
+def usable_in_pod_row(kube: kc.KubeConfig, names: list[str], problems: list[str], params: DoctorParams,
+                      fix: str) -> Row:
+    """The "Secret usable in a pod" row: says what was checked, and, with --allow-loopback, that loopback
+    servers were accepted rather than found absent."""
+    loopback = [n for n in names if any(url and kc.is_loopback_server(url) for url in (
+        kube.context(n).server, str(kube.context(n).cluster.get("proxy-url") or "")))]
+    if problems:
+        how = (" --server CONTEXT=URL" if any("loopback" in p for p in problems)
+               else " (from a kubeconfig with token or client-certificate users)")
+        return Row("Secret usable in a pod", params.control_plane, FAIL, "; ".join(p.split(";")[0] for p in problems),
+                   fix + how)
+    if loopback and params.allow_loopback:
+        detail = (f"no exec or auth-provider users; loopback servers accepted (--allow-loopback), not checked: "
+                  f"{','.join(loopback)} (reachable from the operator's pod only if it shares this host's network)")
+    else:
+        detail = "no exec or auth-provider users, no loopback servers"
+    return Row("Secret usable in a pod", params.control_plane, OK, detail)
 
 
 def _clusters(client: KubeClient) -> list[dict[str, Any]]:
@@ -232,7 +251,16 @@ def doctor(registry: ClientRegistry, params: DoctorParams) -> Report:
                                    f"add {d} to your kubeconfig; if that data plane is gone: "
                                    f"kbmc contexts remove {d} --force"))
     data_planes = [d for d in data_planes if d in kube.contexts]
-    enabled = {d for d in data_planes if d not in facts.disabled}
+    # With the operator installed, the data planes in use are its contexts: one only kbmc.yaml lists (removed by
+    # `contexts remove`, or never added) needs no pod RBAC; that it is listed is said, as a warning.
+    in_use = [d for d in data_planes if d in facts.contexts] if facts.installed else data_planes
+    for d in data_planes:
+        if d not in in_use:
+            report.rows.append(Row("data plane in use", d, WARN,
+                                   f"{d} is in kbmc.yaml/--data-planes but not in the operator's contexts "
+                                   f"({','.join(facts.contexts) or 'none'}): pod RBAC not checked",
+                                   f"kbmc contexts add {d}, or drop it from kbmc.yaml"))
+    enabled = {d for d in in_use if d not in facts.disabled}
     placed: dict[str, dict[str, list[str]]] = {d: {} for d in data_planes}
     for c in facts.clusters:
         for d in c["placement"] or sorted(enabled):

@@ -522,3 +522,145 @@ def members_from(topology: Any, contexts: list[str]) -> list[Member]:
     if len(members) < 2:
         raise InputError("a ClusterMesh needs at least two data planes")
     return members
+
+
+# ---- one data plane joining or leaving the mesh (`kbmc contexts add/remove`) -------------------------
+
+
+@dataclass
+class MeshChange:
+    """One data plane's mesh change, planned from what the clusters run (`contexts add/remove`).
+
+    Read first (cilium-config, the clustermesh-apiserver Service, `clustermesh status -o json`, as
+    `network cilium` reads them), so a re-run calls nothing that is already done."""
+
+    context: str
+    joining: bool
+    multi_destination: bool
+    actions: list[Action]
+    already: list[str]  # members already connected (join) / not connected (leave)
+    todo: list[str]  # members to connect / disconnect
+    note: str = ""  # why nothing can be done (leave: not in the mesh)
+
+    @property
+    def summary(self) -> str:
+        verb = "connect to" if self.joining else "disconnect from"
+        done = "already connected to" if self.joining else "not connected to"
+        parts = [f"{verb} {','.join(self.todo)}"] if self.todo else []
+        if self.already:
+            parts.append(f"{done} {','.join(self.already)}")
+        if self.note:
+            parts.append(self.note)
+        return "; ".join(parts) or "nothing to do"
+
+
+def _cli(runner: Runner) -> bool:
+    require_tool("cilium")
+    version = parse_cli_version(runner.run("cilium", ["version", "--client"], context=None, timeout=60).stdout)
+    return version is not None and version >= MULTI_DESTINATION_SINCE
+
+
+def _observe_all(registry: ClientRegistry, runner: Runner, contexts: list[str], kubeconfig: str | None,
+                 what: str) -> dict[str, Observed]:
+    results = fan_out(contexts, lambda ctx: observe(registry, runner, ctx, kubeconfig, 60))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise OperationError(f"cannot read the Cilium state for {what}, nothing was changed: "
+                             + "; ".join(f"{r.context}: {r.error}" for r in failed))
+    return {r.context: r.value for r in results if r.value is not None}
+
+
+def _pair_calls(verb: str, context: str, dests: list[str], multi: bool, parallel: int) -> list[Action]:
+    if not dests:
+        return []
+    if not multi:  # cilium-cli before v0.16.19: one --destination-context per call
+        return [Action(verb, context, "cilium", ["clustermesh", verb, "--destination-context", d]) for d in dests]
+    args = ["clustermesh", verb, "--destination-context", ",".join(dests), "--connection-mode", "bidirectional"]
+    if verb == "connect":
+        args += ["--parallel", str(max(1, min(parallel, len(dests))))]
+    return [Action(verb, context, "cilium", args)]
+
+
+def plan_join(registry: ClientRegistry, runner: Runner, context: str, members: list[str], member: Member | None,
+              *, max_connected: int = 255, parallel: int = 4, timeout: float = 900.0,
+              kubeconfig: str | None = None) -> MeshChange:
+    """What `context` needs to join the members' mesh: Cilium (from kbmc.yaml's values, when not installed),
+    ClusterMesh enabled (exposed as the members' clustermesh-apiserver is), a connection to each member it is
+    not connected to yet. Refused before anything runs: a member without ClusterMesh, a Cilium name, id or pod
+    CIDR that collides with a member's, or one that differs from kbmc.yaml's."""
+    import ipaddress
+
+    multi = _cli(runner)
+    seen = _observe_all(registry, runner, [context, *members], kubeconfig, f"adding {context}")
+    lacking = [m for m in members if seen[m].installed is None or not seen[m].mesh_enabled]
+    if lacking:
+        raise InputError(f"{', '.join(lacking)} not in a Cilium ClusterMesh (Cilium or ClusterMesh missing): "
+                         f"{context} cannot be connected to it; nothing was changed",
+                         hint="run `kbmc network cilium` for the existing data planes first")
+    new = seen[context].installed or (member.values if member else None)
+    if new is None:
+        raise InputError(f"Cilium is not installed in {context} and kbmc.yaml has no cilium values for it; "
+                         "nothing was changed",
+                         hint=f"add cilium: {{clusterName, clusterID, podCIDR}} to {context} in kbmc.yaml")
+    have = seen[context].installed
+    if have is not None and member is not None and have != member.values:
+        want = member.values
+        raise InputError(f"{context} runs Cilium with name/id/pod CIDR {'/'.join(have)} (kbmc.yaml: "
+                         f"{'/'.join(want)}); nothing was changed", hint="fix kbmc.yaml to match")
+    clashes = []
+    for m in members:
+        name, cid, cidr = seen[m].installed or ("", "", "")
+        if name == new[0]:
+            clashes.append(f"cluster name {name} is {m}'s")
+        if cid == new[1]:
+            clashes.append(f"cluster id {cid} is {m}'s")
+        try:
+            if ipaddress.ip_network(cidr, strict=False).overlaps(ipaddress.ip_network(new[2], strict=False)):
+                clashes.append(f"pod CIDR {new[2]} overlaps {m}'s {cidr}")
+        except ValueError:
+            pass  # not cluster-pool IPAM there: nothing to compare
+    if clashes:
+        raise InputError(f"{context}'s Cilium collides with the mesh: {'; '.join(clashes)}; nothing was changed",
+                         hint="give it a unique cluster name, id and pod CIDR in kbmc.yaml")
+    actions: list[Action] = []
+    if seen[context].installed is None and member is not None:
+        actions.append(Action("install", context, "cilium", install_args(member, max_connected)))
+    if not seen[context].mesh_enabled:
+        service = registry.for_context(members[0]).get_or_none(
+            resource_path("v1", "services", NAMESPACE, MESH_SERVICE)) if members else None
+        service_type = str(((service or {}).get("spec") or {}).get("type") or "NodePort")
+        actions.append(Action("enable", context, "cilium", ["clustermesh", "enable", "--service-type", service_type]))
+        actions.append(Action("enable", context, "cilium", status_args(timeout)))
+    name = new[0]
+    peer = {m: (seen[m].installed or ("",))[0] for m in members}
+    already = [m for m in members if peer[m] in seen[context].peers and name in seen[m].peers]
+    todo = [m for m in members if m not in already]
+    actions += _pair_calls("connect", context, todo, multi, parallel)
+    return MeshChange(context, True, multi, actions, already, todo)
+
+
+def plan_leave(registry: ClientRegistry, runner: Runner, context: str, members: list[str], *,
+               kubeconfig: str | None = None) -> MeshChange:
+    """What `context` needs to leave the mesh: a disconnect from each member connected to it in either
+    direction (`clustermesh status` on both sides); nothing when it is not in the mesh."""
+    multi = _cli(runner)
+    seen = _observe_all(registry, runner, [context, *members], kubeconfig, f"removing {context}")
+    installed = seen[context].installed
+    if installed is None or not seen[context].mesh_enabled:
+        return MeshChange(context, False, multi, [], members, [], "ClusterMesh is not enabled there")
+    name = installed[0]
+    peer = {m: (seen[m].installed or ("",))[0] for m in members}
+    todo = [m for m in members if peer[m] in seen[context].peers or name in seen[m].peers]
+    already = [m for m in members if m not in todo]
+    return MeshChange(context, False, multi, _pair_calls("disconnect", context, todo, multi, 1), already, todo)
+
+
+def apply_change(runner: Runner, change: MeshChange, *, kubeconfig: str | None = None,
+                 timeout: float = 900.0, on_progress: Callable[[str], None] = lambda _: None) -> list[str]:
+    """Run the planned calls in order; returns them as run (each one a cilium command line)."""
+    ran = []
+    for action in change.actions:
+        on_progress(f"cilium {' '.join(action.args[:2])} in {action.context}")
+        done = runner.run("cilium", action.args, context=action.context, kubeconfig=kubeconfig, timeout=timeout + 60)
+        ran.append(" ".join(done.argv))
+    return ran

@@ -40,12 +40,17 @@ class Plan:
     revision: int | None = None  # the release's revision before
     warnings: list[str] = field(default_factory=list)
     checked: Checked | None = field(default=None, repr=False)
+    # The release's values this run does not pass, passed back (helm): never printed, they may hold secrets.
+    kept_values: dict[str, Any] = field(default_factory=dict, repr=False)
+    kept_keys: list[str] = field(default_factory=list)
+    kept_disabled: list[str] = field(default_factory=list)  # disabled live, kept although kbmc.yaml does not say so
 
     def as_dict(self) -> dict[str, Any]:
         return {"installer": self.installer, "action": self.action, "argv": self.argv,
                 "valuesFile": vals.VALUES_FILE, "values": self.values, "changes": self.changes,
                 "crds": {"source": self.crds_source, "count": len(self.crds)} if self.crds_source else None,
-                "revision": self.revision, "warnings": self.warnings}
+                "revision": self.revision, "warnings": self.warnings, "keptValues": self.kept_keys,
+                "keptDisabled": self.kept_disabled}
 
 
 @dataclass
@@ -56,8 +61,13 @@ class InstallResult:
     dry_run: bool = False
 
 
-def build_argv(params: InstallParams, checked: Checked, action: str, values_file: str) -> list[str]:
-    """The installer's command line (without the context/kubeconfig the runner appends)."""
+KEPT_FILE = "kbmc-kept-values.yaml"
+
+
+def build_argv(params: InstallParams, checked: Checked, action: str, values_file: str,
+               kept_file: str | None = None) -> list[str]:
+    """The installer's command line (without the context/kubeconfig the runner appends). `kept_file`: the
+    release's own values, first, so kbmc's and the user's override them."""
     user: list[str] = []
     for path in params.values_files:
         user += ["--values", path]
@@ -76,8 +86,9 @@ def build_argv(params: InstallParams, checked: Checked, action: str, values_file
         return [*args, "--values", values_file, *user, "--wait=false", "--timeout", timeout]
     chart = checked.chart
     assert chart is not None
+    kept = ["--values", kept_file] if kept_file else []
     args = ["upgrade", "--install", params.release, chart.ref, "--namespace", params.namespace, "--create-namespace",
-            "--skip-crds", "--values", values_file, *user, "--timeout", timeout]
+            "--skip-crds", *kept, "--values", values_file, *user, "--timeout", timeout]
     if chart.repo:
         args += ["--repo", chart.repo]
     if not chart.local:
@@ -108,13 +119,31 @@ def plan(kube: kc.KubeConfig, registry: ClientRegistry, params: InstallParams) -
 
     current = rel.current(cp, params.namespace, params.release)
     deployed = rel.current(cp, params.namespace, params.release, deployed=True) if current else None
+    kept_disabled: list[str] = []
+    if current is not None and not params.disabled_explicit:
+        kept_disabled = keep_live_disabled(cp, params, current, checked)
+        if kept_disabled:
+            warnings.append(f"keeping {','.join(kept_disabled)} disabled as the running operator has it (`kbmc "
+                            "contexts disable`; kbmc.yaml does not say so): pass --contexts-disabled to set the whole "
+                            f"list, or run `kbmc contexts enable {' '.join(kept_disabled)}`")
     desired = checked.desired
     chart_version = wanted_chart_version(params, checked)
     changes: list[str] = []
+    kept_values: dict[str, Any] = {}
+    kept_keys: list[str] = []
     if current is None:
         action = "install"
     else:
         base = deployed or current
+        if params.installer == "helm" and not params.reset_values:
+            # `helm upgrade` without --reuse-values would drop every value this run does not pass (set with
+            # `helm upgrade --set`, or by an earlier run): they are passed back, named, never printed.
+            kept_keys = vals.left_over(base.config, desired, {})
+            kept_values = {k: v for k, v in base.config.items() if k != vals.OWNED_KEY}
+            if kept_keys:
+                warnings.append(f"the release keeps value(s) this run does not pass: {', '.join(kept_keys)} (set "
+                                "outside kbmc or by an earlier run; pass --reset-values to drop them)")
+            desired = vals.merge(kept_values, desired)
         if params.installer == "kbcli":
             # kbcli's upgrade merges the release's values (and the chart's defaults) under the new ones: what this
             # run passes is compared; what the release has beyond it stays, and is reported when a user set it.
@@ -132,7 +161,7 @@ def plan(kube: kc.KubeConfig, registry: ClientRegistry, params: InstallParams) -
             changes.append(f"last revision {current.revision} is {current.status}")
         action = "upgrade" if changes else "unchanged"
     argv = command_line(params.installer, build_argv(params, checked, installer_action(params.installer, action),
-                                                     vals.VALUES_FILE),
+                                                     vals.VALUES_FILE, KEPT_FILE if kept_values else None),
                         context=params.control_plane, kubeconfig=params.kubeconfig_path)
 
     crds_source: str | None = None
@@ -145,7 +174,25 @@ def plan(kube: kc.KubeConfig, registry: ClientRegistry, params: InstallParams) -
         else:
             crds_source = charts.crds_source(params.crds, params.version)
     return Plan(params.installer, action, argv, checked.owned, changes, crds_source, crds,
-                current.revision if current else None, checked.warnings + warnings, checked)
+                current.revision if current else None, checked.warnings + warnings, checked,
+                kept_values, kept_keys, kept_disabled)
+
+
+def keep_live_disabled(cp: KubeClient, params: InstallParams, current: rel.Release, checked: Checked) -> list[str]:
+    """The contexts the running operator has disabled (its Deployment's flag, the release's contextsDisabled)
+    that this run would enable without being told to: added to the disabled list (checked.owned updated).
+    Returned, for the warning; an explicit --contexts-disabled is the whole list and skips this."""
+    from kbmc.operator import status as st
+
+    live: list[str] = st.split(str(((current.config.get(vals.OWNED_KEY) or {}).get("contextsDisabled")) or ""))
+    manager = st.manager_deployment(cp, params.namespace, params.release)
+    if manager is not None:
+        live += st.split(st.flag_value(st.manager_container(manager).get("args") or [], st.FLAG_DISABLED))
+    kept = [c for c in params.contexts if c in live and c not in params.disabled and c != params.control_plane]
+    if kept:
+        params.disabled = [c for c in params.contexts if c in params.disabled or c in kept]
+        checked.owned = vals.multi_cluster_values(params.secret_name, params.contexts, params.disabled)
+    return kept
 
 
 def install(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, params: InstallParams,
@@ -171,9 +218,13 @@ def install(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, param
 
         values_file = tmp / vals.VALUES_FILE
         write_private(values_file, dump_yaml(the_plan.values))
+        kept_file = None
+        if the_plan.kept_values:
+            kept_file = tmp / KEPT_FILE
+            write_private(kept_file, dump_yaml(the_plan.kept_values))
         assert the_plan.checked is not None
         args = build_argv(params, the_plan.checked, installer_action(params.installer, the_plan.action),
-                          str(values_file))
+                          str(values_file), str(kept_file) if kept_file else None)
         on_progress(f"running {params.installer} {args[0]} {args[1]} in {params.control_plane}")
         try:
             runner.run(params.installer, args, context=params.control_plane, kubeconfig=params.kubeconfig_path,

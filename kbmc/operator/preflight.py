@@ -49,6 +49,10 @@ class InstallParams:
     force: bool = False
     dry_run: bool = False
     kubeconfig_path: str | None = None
+    # False: `disabled` comes from kbmc.yaml (or nothing); the contexts the running operator has disabled
+    # (`kbmc contexts disable`) are then kept. True: --contexts-disabled was given, it is the whole list.
+    disabled_explicit: bool = False
+    reset_values: bool = False  # drop the release's values this run does not pass (helm installer)
 
 
 @dataclass

@@ -34,6 +34,10 @@ def args_of(cp: KubeClient, name: str) -> list[str]:
     return list(d["spec"]["template"]["spec"]["containers"][0]["args"])
 
 
+def generation(cp: KubeClient, name: str) -> int:
+    return int(cp.get(resource_path("apps/v1", "deployments", NS, name))["metadata"]["generation"])
+
+
 def rv(cp: KubeClient, name: str) -> str:
     return str(cp.get(resource_path("apps/v1", "deployments", NS, name))["metadata"]["resourceVersion"])
 
@@ -263,8 +267,9 @@ def test_list_shows_each_data_plane_and_flags_config_differences(operator, regis
                    for row in rows.values())
         assert rows["k8s-3"]["pods"] == {"count": 1, "byCluster": {f"{ns}/pg": 1}}
         assert rows["k8s-1"]["pods"]["count"] == 0 and rows["k8s-1"]["differences"] == []
-        assert rows["k8s-3"]["differences"] == [{"problem": "in the operator's contexts but not in kbmc.yaml",
-                                                 "fix": "add it to kbmc.yaml, or kbmc contexts remove k8s-3"}]
+        # No kbmc.yaml here: the difference names --data-planes, what the list was compared with.
+        assert rows["k8s-3"]["differences"] == [{"problem": "in the operator's contexts but not in --data-planes",
+                                                 "fix": "add it to --data-planes, or kbmc contexts remove k8s-3"}]
     finally:
         k8s3.delete(resource_path("v1", "namespaces", name=ns))
 
@@ -303,26 +308,38 @@ def test_write_config_and_placed_clusters(operator, registry: ClientRegistry, kb
 
 
 def test_add_and_remove_a_fourth_data_plane(operator, registry: ClientRegistry, kbmc, bed, standins,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+                                            monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import yaml
+
     from kbmc import kubeconfig as kc
     from kbmc.operator.preflight import secret_contexts
+    from tests.bed.network_helpers import clear_cilium, mesh_peers
 
-    # The real helm first on PATH; the cilium stand-in (recording the mesh calls) after it.
+    # The real helm first on PATH; the cilium stand-in after it, acting on the bed's clusters as cilium-cli does.
     monkeypatch.setenv("PATH", f"{Path(operator['helm']).parent}{os.pathsep}{os.environ['PATH']}")
     for key, value in operator["env"].items():
         if key.startswith("HELM_"):
             monkeypatch.setenv(key, value)
+    monkeypatch.setenv("KBMC_STANDIN_CLUSTERS", "1")
+    monkeypatch.setenv("KUBECONFIG", str(bed.kubeconfig_path))
     cp = registry.for_context("cp")
     contexts4 = "--multi-cluster-contexts=k8s-1,k8s-2,k8s-3,k8s-4"
+    mutating = (["install"], ["clustermesh", "enable"], ["clustermesh", "connect"], ["clustermesh", "disconnect"])
     bed.add_data_plane("k8s-4")
     try:
         r = kbmc("--context", "cp", "--data-planes", f"{DATA_PLANES},k8s-4", "init", kubeconfig=bed.kubeconfig_path)
-        assert r.code == 0, r.stderr  # kbmc.yaml with network.eastWest: cilium
+        assert r.code == 0, r.stderr  # kbmc.yaml with network.eastWest: cilium and each plane's Cilium values
+        configured = (tmp_path / "kbmc.yaml").read_text()
+        r = kbmc("network", "cilium", "--data-planes", DATA_PLANES, kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr  # the three members meshed first
         r = kbmc("contexts", "add", "k8s-4", "--allow-loopback", "--dry-run", "-o", "json",
                  kubeconfig=bed.kubeconfig_path)
         assert r.code == 0, r.stderr
-        assert [s["status"] for s in json.loads(r.stdout)["steps"]] == ["would run"] * 4 and standins() == []
-        start = revision(cp)
+        steps = {s["step"]: s for s in json.loads(r.stdout)["steps"]}
+        assert [s["status"] for s in steps.values()] == ["would run"] * 4
+        assert "connect to k8s-1,k8s-2,k8s-3" in steps["mesh"]["detail"]
+        start, seen = revision(cp), len(standins())
+        assert [c for c in standins() if c["command"] in mutating and c["context"] == "k8s-4"] == []
 
         r = kbmc("contexts", "add", "k8s-4", "--allow-loopback", kubeconfig=bed.kubeconfig_path)
         assert r.code == 0, r.stderr
@@ -337,15 +354,26 @@ def test_add_and_remove_a_fourth_data_plane(operator, registry: ClientRegistry, 
         cp_role = cp.get(resource_path("rbac.authorization.k8s.io/v1", "clusterroles",
                                        name="kubeblocks-cluster-pod-role"))
         assert (cp_role["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") == "Helm", cp_role
-        calls = [(c["command"], c["context"], c["flags"].get("--destination-context")) for c in standins()]
-        assert calls == [(["clustermesh", "enable"], "k8s-4", None),
-                         *[(["clustermesh", "connect"], "k8s-4", [dp]) for dp in DATA_PLANES.split(",")]]
+        calls = [c["argv"] for c in standins()[seen:] if c["command"] in mutating]
+        assert calls == [
+            ["install", "--set", "cluster.name=k8s-4", "--set", "cluster.id=4",
+             "--set", "ipam.operator.clusterPoolIPv4PodCIDRList=10.4.0.0/16", "--context", "k8s-4"],
+            ["clustermesh", "enable", "--service-type", "NodePort", "--context", "k8s-4"],
+            ["clustermesh", "connect", "--destination-context", "k8s-1,k8s-2,k8s-3", "--connection-mode",
+             "bidirectional", "--parallel", "3", "--context", "k8s-4"]], calls
+        assert mesh_peers(registry, "k8s-1") == ["k8s-2", "k8s-3", "k8s-4"]
+        assert mesh_peers(ClientRegistry(kc.load(str(bed.kubeconfig_path))), "k8s-4") == ["k8s-1", "k8s-2", "k8s-3"]
 
-        # A re-run resumes: nothing left to do in the Secret or the operator.
+        # A re-run resumes: nothing left to do in the Secret, the operator or the mesh (no cilium call changes
+        # anything: the status read says it is connected already).
+        seen = len(standins())
         r = kbmc("contexts", "add", "k8s-4", "--allow-loopback", "-o", "json", kubeconfig=bed.kubeconfig_path)
         assert r.code == 0, r.stderr
-        steps = {s["step"]: s["status"] for s in json.loads(r.stdout)["steps"]}
-        assert steps["secret"] == "already done" and steps["operator"] == "already done"
+        steps = {s["step"]: s for s in json.loads(r.stdout)["steps"]}
+        assert {k: v["status"] for k, v in steps.items() if k != "rbac"} == {
+            "secret": "already done", "operator": "already done", "mesh": "already done"}
+        assert steps["mesh"]["detail"] == "already connected to k8s-1,k8s-2,k8s-3"
+        assert [c for c in standins()[seen:] if c["command"] in mutating] == []
         assert revision(cp) == start + 1
 
         # remove is refused while a KubeBlocks instance's pod is placed there.
@@ -362,22 +390,51 @@ def test_add_and_remove_a_fourth_data_plane(operator, registry: ClientRegistry, 
         assert len(r.stderr.strip().splitlines()) == 1 and (revision(cp), rv(cp, RELEASE)) == before
         k8s4.delete(resource_path("v1", "pods", "pg", "pg-1"), propagation=None)
 
-        r = kbmc("contexts", "remove", "k8s-4", "--purge", kubeconfig=bed.kubeconfig_path)
+        seen = len(standins())
+        r = kbmc("contexts", "remove", "k8s-4", "--purge", "-o", "json", kubeconfig=bed.kubeconfig_path)
         assert r.code == 0, r.stderr
+        steps = {s["step"]: s for s in json.loads(r.stdout)["steps"]}
         assert "--multi-cluster-contexts=k8s-1,k8s-2,k8s-3" in args_of(cp, RELEASE)
         assert "--multi-cluster-contexts=k8s-1,k8s-2,k8s-3" in args_of(cp, DP)
         assert secret_contexts(cp, NS, "kb-multi-cluster-kubeconfig") == ["k8s-1", "k8s-2", "k8s-3"]
         assert k8s4.get_or_none(resource_path("rbac.authorization.k8s.io/v1", "clusterroles",
                                               name="kubeblocks-cluster-pod-role")) is None
-        leave = [(c["command"], c["flags"].get("--destination-context")) for c in standins()[4 + 0:]
-                 if c["command"] == ["clustermesh", "disconnect"]]
-        assert leave == [(["clustermesh", "disconnect"], [dp]) for dp in DATA_PLANES.split(",")]
+        calls = [c["argv"] for c in standins()[seen:] if c["command"] in mutating]
+        assert calls == [["clustermesh", "disconnect", "--destination-context", "k8s-1,k8s-2,k8s-3",
+                          "--connection-mode", "bidirectional", "--context", "k8s-4"]], calls
+        assert mesh_peers(registry, "k8s-1") == ["k8s-2", "k8s-3"] and mesh_peers(
+            ClientRegistry(kc.load(str(bed.kubeconfig_path))), "k8s-4") == []
+        # kbmc.yaml is the topology in use: it follows.
+        assert steps["config"]["status"] == "done"
+        assert [d["context"] for d in yaml.safe_load((tmp_path / "kbmc.yaml").read_text())["dataPlanes"]] == \
+            DATA_PLANES.split(",")
+
+        # A re-run (the plane is still in the kubeconfig): the mesh is read, nothing is disconnected again.
+        seen = len(standins())
+        r = kbmc("contexts", "remove", "k8s-4", "-o", "json", kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        steps = {s["step"]: s for s in json.loads(r.stdout)["steps"]}
+        assert steps["mesh"] == {"step": "mesh", "status": "already done",
+                                 "detail": "not connected to k8s-1,k8s-2,k8s-3"}
+        assert steps["config"]["status"] == "already done"
+        assert [c for c in standins()[seen:] if c["command"] in mutating] == []
+
+        # doctor, with a kbmc.yaml still listing the removed plane: no pod-RBAC check (or `rbac sync` fix) for
+        # it, a warning that the operator does not use it.
+        (tmp_path / "kbmc.yaml").write_text(configured)
+        r = kbmc("doctor", "--allow-loopback", "-o", "json", kubeconfig=bed.kubeconfig_path)
+        rows = [c for c in json.loads(r.stdout)["checks"] if c["scope"] == "k8s-4"]
+        assert not [c for c in rows if c["check"] == "pod RBAC" or "rbac sync" in (c["fix"] or "")], rows
+        assert [(c["check"], c["status"]) for c in rows if c["status"] != "ok"] == [("data plane in use", "warn")]
     finally:
         run_kbmc(bed, operator["env"], "contexts", "remove", "k8s-4", "--force", "--context", "cp")
+        clear_cilium(registry, DATA_PLANES.split(","))
         bed.remove_cluster("k8s-4")
 
 
-def test_a_held_lease_blocks_and_a_stale_one_is_taken_over(operator, registry: ClientRegistry, kbmc, bed) -> None:
+def test_a_held_lease_blocks_within_timeout_and_a_dead_holders_is_taken_over(operator, registry: ClientRegistry,
+                                                                              kbmc, bed) -> None:
+    import socket
     from datetime import datetime, timedelta, timezone
 
     from kbmc.contexts import lease
@@ -386,30 +443,45 @@ def test_a_held_lease_blocks_and_a_stale_one_is_taken_over(operator, registry: C
     path = resource_path(lease.API, "leases", NS, lease.LEASE_NAME)
     fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
 
-    def hold(holder: str, renewed: datetime) -> None:
+    def hold(holder: str, renewed: datetime, duration: int) -> None:
         body = {"apiVersion": lease.API, "kind": "Lease", "metadata": {"name": lease.LEASE_NAME, "namespace": NS},
-                "spec": {"holderIdentity": holder, "leaseDurationSeconds": 30, "renewTime": renewed.strftime(fmt),
-                         "acquireTime": renewed.strftime(fmt), "leaseTransitions": 0}}
+                "spec": {"holderIdentity": holder, "leaseDurationSeconds": duration,
+                         "renewTime": renewed.strftime(fmt), "acquireTime": renewed.strftime(fmt),
+                         "leaseTransitions": 0}}
         cp.delete(path, propagation=None)
         cp.create(resource_path(lease.API, "leases", NS), body)
 
-    now = datetime.now(timezone.utc)
-    hold("someone-else", now)  # held and fresh: a run waits --timeout (+60 s), then says who holds it
+    renewed = datetime.now(timezone.utc).replace(microsecond=0)
+    hold("kbmc@elsewhere/4242-abcdef", renewed, 360)  # fresh, held from another machine
     before = rv(cp, RELEASE)
     try:
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(lease, "held", _short_held(lease.held))
-            r = kbmc("contexts", "disable", "k8s-1", "--context", "cp", "--via", "deployment",
-                     kubeconfig=bed.kubeconfig_path)
-        assert r.code == 1 and "another kbmc run (someone-else) holds the lease kb-system/kbmc-contexts" in r.stderr
-        assert "retry" in r.stderr and rv(cp, RELEASE) == before
-        hold("crashed-run", now - timedelta(minutes=5))  # its holder died: expired, taken over
-        r = kbmc("contexts", "disable", "k8s-1", "--context", "cp", "--via", "deployment",
+        # The wait ends with --timeout (not the lease's 360 s), naming the holder, the expiry the holder wrote
+        # (renewTime + leaseDurationSeconds) and what to do.
+        r = kbmc("contexts", "disable", "k8s-1", "--context", "cp", "--via", "deployment", "--timeout", "2s",
+                 kubeconfig=bed.kubeconfig_path)
+        assert r.code == 1, r.stderr
+        expiry = (renewed + timedelta(seconds=360)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert "another kbmc run (kbmc@elsewhere/4242-abcdef) holds the lease kb-system/kbmc-contexts" in r.stderr
+        assert f"it expires at {expiry} (renewTime" in r.stderr and "leaseDurationSeconds 360" in r.stderr
+        assert "kubectl -n kb-system delete lease kbmc-contexts" in r.stderr and "Traceback" not in r.stderr
+        assert rv(cp, RELEASE) == before
+        # A kbmc process on this machine that died holding it: taken over at once, though not expired.
+        gone = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                                  text=True, check=True).stdout)
+        hold(f"kbmc@{socket.gethostname()}/{gone}-abcdef", datetime.now(timezone.utc), 360)
+        r = kbmc("contexts", "disable", "k8s-1", "--context", "cp", "--via", "deployment", "--timeout", "30s",
                  kubeconfig=bed.kubeconfig_path)
         assert r.code == 0, r.stderr
         assert "--multi-cluster-contexts-disabled=k8s-1" in args_of(cp, RELEASE)
         spec = cp.get(path)["spec"]
         assert spec["leaseTransitions"] == 1 and spec["holderIdentity"] == ""  # taken over, then released
+        assert spec["leaseDurationSeconds"] == lease.DURATION
+        # An expired one (its holder elsewhere stopped renewing) is taken over too.
+        hold("kbmc@elsewhere/4242-abcdef", datetime.now(timezone.utc) - timedelta(minutes=7), 360)
+        r = kbmc("contexts", "enable", "k8s-1", "--context", "cp", "--via", "deployment", "--timeout", "30s",
+                 kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        assert not any(a.startswith("--multi-cluster-contexts-disabled") for a in args_of(cp, RELEASE))
     finally:
         cp.delete(path, propagation=None)
         r = kbmc("contexts", "enable", "k8s-1", "--context", "cp", "--via", "deployment",
@@ -417,8 +489,97 @@ def test_a_held_lease_blocks_and_a_stale_one_is_taken_over(operator, registry: C
         assert r.code == 0, r.stderr
 
 
-def _short_held(held):  # type: ignore[no-untyped-def]
-    """lease.held with a 2 s timeout, so the blocked run gives up quickly."""
-    def wrapper(client, namespace, **kwargs):  # type: ignore[no-untyped-def]
-        return held(client, namespace, **{**kwargs, "timeout": 2.0})
-    return wrapper
+def test_a_stray_disabled_context_is_listed_then_enabled_once_and_a_rerun_is_a_no_op(
+        operator, registry: ClientRegistry, kbmc, bed, helm_path, tmp_path: Path) -> None:
+    import yaml
+
+    cp = registry.for_context("cp")
+    originals = {name: args_of(cp, name) for name in (RELEASE, DP)}
+    # k8s-9: a data plane this kubeconfig knows, left in the disabled list but not in the contexts (a stray).
+    doc = yaml.safe_load(bed.kubeconfig_path.read_text())
+    k8s3 = next(c for c in doc["contexts"] if c["name"] == "k8s-3")
+    doc["contexts"].append({"name": "k8s-9", "context": dict(k8s3["context"])})
+    with_k8s9 = tmp_path / "kubeconfig"
+    with_k8s9.write_text(yaml.safe_dump(doc))
+    with_k8s9.chmod(0o600)
+    for name, args in originals.items():
+        set_args(cp, name, [*args, "--multi-cluster-contexts-disabled=k8s-9"])
+    try:
+        # list flags it (no kbmc.yaml here: --data-planes is what it is compared with, and named as such).
+        r = kbmc("contexts", "list", "--context", "cp", "--data-planes", DATA_PLANES, "-o", "json",
+                 kubeconfig=with_k8s9)
+        assert r.code == 0, r.stderr
+        report = json.loads(r.stdout)
+        rows = {row["context"]: row for row in report["contexts"]}
+        assert report["configuredBy"] == "--data-planes"
+        assert rows["k8s-9"]["disabled"] and not rows["k8s-9"]["inOperator"]
+        assert rows["k8s-9"]["differences"] == [
+            {"problem": "disabled but not in the operator's contexts (a stray --multi-cluster-contexts-disabled "
+                        "entry)", "fix": "kbmc contexts enable k8s-9"}]
+        r = kbmc("contexts", "list", "--context", "cp", "--data-planes", DATA_PLANES, kubeconfig=with_k8s9)
+        assert "k8s-9: disabled but not in the operator's contexts" in r.stderr and "kbmc.yaml" not in r.stderr
+
+        r = kbmc("contexts", "enable", "k8s-9", "--context", "cp", "--via", "deployment", kubeconfig=with_k8s9)
+        assert r.code == 0, r.stderr
+        assert args_of(cp, RELEASE) == originals[RELEASE] and args_of(cp, DP) == originals[DP]
+        before = (generation(cp, RELEASE), generation(cp, DP))  # the controllers' status writes move resourceVersion
+        r = kbmc("contexts", "enable", "k8s-9", "--context", "cp", "--via", "deployment", kubeconfig=with_k8s9)
+        assert r.code == 0, r.stderr
+        assert "k8s-9 already enabled; nothing changed" in r.stderr
+        assert "k8s-9 is not one of the operator's contexts" in r.stderr
+        assert (generation(cp, RELEASE), generation(cp, DP)) == before
+        # A name neither the operator nor the kubeconfig has is a mistake: exit 2, one line.
+        r = kbmc("contexts", "enable", "k8s-9", "--context", "cp", "--via", "deployment",
+                 kubeconfig=bed.kubeconfig_path)
+        assert r.code == 2 and "k8s-9 not in the operator's contexts (k8s-1,k8s-2,k8s-3) nor in your kubeconfig" \
+            in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert (generation(cp, RELEASE), generation(cp, DP)) == before
+    finally:
+        for name, args in originals.items():
+            set_args(cp, name, args)
+
+
+def test_operator_install_keeps_a_disable_and_values_set_outside_kbmc(operator, registry: ClientRegistry, kbmc,
+                                                                      bed, helm_path) -> None:
+    """`kbmc contexts disable` then `kbmc operator install` without --contexts-disabled (kbmc.yaml not updated):
+    the disable stays, and so does a value set with `helm upgrade --set`; told otherwise, they go."""
+    cp = registry.for_context("cp")
+    install = ["operator", "install", "--context", "cp", "--data-planes", DATA_PLANES, "--installer", "helm",
+               "--chart", str(chart_dir()), "--no-wait", "--timeout", "180"]
+    stop = threading.Event()  # upgrades run the chart's pre-upgrade hook: it needs a kubelet
+    kubelet = threading.Thread(target=fake_hook_kubelet, args=(cp, stop), daemon=True)
+    kubelet.start()
+    try:
+        proc = subprocess.run([str(operator["helm"]), "upgrade", RELEASE, str(chart_dir()), "-n", NS, "--reuse-values",
+                               "--set", "kbmcOutside.owner=dba", "--skip-crds", "--timeout", "180s",
+                               "--kube-context", "cp", "--kubeconfig", str(bed.kubeconfig_path)],
+                              capture_output=True, text=True, env=dict(os.environ, **operator["env"]), timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        r = kbmc("contexts", "disable", "k8s-2", "--context", "cp", kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        start = revision(cp)
+
+        r = kbmc(*install, kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        said = " ".join(r.stderr.split())  # warnings wrap at the terminal's width
+        assert "keeping k8s-2 disabled as the running operator has it" in said
+        assert "the release keeps value(s) this run does not pass: kbmcOutside (set outside kbmc" in said, said
+        assert "dba" not in r.stderr + r.stdout  # named, never printed
+        assert "--multi-cluster-contexts-disabled=k8s-2" in args_of(cp, RELEASE)
+        values = helm_values(bed, operator)
+        assert values["kbmcOutside"] == {"owner": "dba"} and values["multiCluster"]["contextsDisabled"] == "k8s-2"
+        assert revision(cp) == start  # nothing to change: no upgrade at all
+
+        # Told otherwise: --contexts-disabled is the whole list; the outside value still stays.
+        r = kbmc(*install, "--contexts-disabled", "", kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        assert not any(a.startswith("--multi-cluster-contexts-disabled") for a in args_of(cp, RELEASE))
+        values = helm_values(bed, operator)
+        assert values["kbmcOutside"] == {"owner": "dba"} and values["multiCluster"]["contextsDisabled"] == ""
+        assert revision(cp) == start + 1
+    finally:
+        r = kbmc(*install, "--contexts-disabled", "", "--reset-values", kubeconfig=bed.kubeconfig_path)
+        stop.set()
+        kubelet.join()
+    assert r.code == 0, r.stderr
+    assert "kbmcOutside" not in helm_values(bed, operator)

@@ -76,6 +76,10 @@ def test_healthy_bed_is_all_green(healthy, topology, kbmc, bed) -> None:
         assert {("data plane reachable", dp), ("pod RBAC", dp)} <= checks
     assert {("kubeconfig Secret", "cp"), ("operator available", "cp"), ("operator flags consistent", "cp"),
             ("Secret usable in a pod", "cp"), ("Cilium ids/CIDRs, MetalLB ranges", "-")} <= checks
+    # The bed's servers are loopback ones, accepted by --allow-loopback: the row says so, not "no loopback".
+    usable = next(c for c in report["checks"] if c["check"] == "Secret usable in a pod")
+    assert "loopback servers accepted (--allow-loopback), not checked: k8s-1,k8s-2,k8s-3" in usable["detail"]
+    assert "no loopback" not in usable["detail"]
     r = kbmc("doctor", "--allow-loopback", kubeconfig=bed.kubeconfig_path)  # the table, for people
     assert r.code == 0 and r.stdout == "" and "all checks passed" in r.stderr
     # Without --allow-loopback the bed's loopback servers are what a pod could not reach.

@@ -395,9 +395,14 @@ def test_changed_values_upgrade_in_place_and_say_what_changed(installed, registr
             r = kbmc("operator", "status", "--context", "cp", "--data-planes", DATA_PLANES, *extra, "-o", "json",
                      kubeconfig=bed.kubeconfig_path)
             assert r.code == 0 and json.loads(r.stdout)["matchesConfig"] is matches, r.stdout
-        # Back to the original values: one more revision, then a re-run is again a no-op.
+        # Without --contexts-disabled, the running operator's disabled context is kept (said, not undone).
         r = kbmc(*install_args(installed, "--timeout", "120"), kubeconfig=bed.kubeconfig_path)
-        assert r.code == 0, r.stderr and f"revision {start + 2}" in r.stderr
+        assert r.code == 0 and "keeping k8s-3 disabled as the running operator has it" in r.stderr, r.stderr
+        assert revision(cp) == start + 1
+        # Back to the original values, said explicitly: one more revision, then a re-run is again a no-op.
+        r = kbmc(*install_args(installed, "--contexts-disabled", "", "--timeout", "120"),
+                 kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0 and f"revision {start + 2}" in r.stderr, r.stderr
     finally:
         stop.set()
         kubelet.join()
@@ -556,15 +561,19 @@ def test_values_helm_reads_differently_rerun_as_no_ops(installed, registry: Clie
         plan = json.loads(r.stdout)
         assert any("keeps value(s) this run does not pass: r7b, tolerations (kbcli upgrade keeps" in w
                    for w in plan["warnings"]), plan["warnings"]
-        # helm, without them: an upgrade that names what changed.
+        # helm, without them: kept (passed back, named), as kbcli would; --reset-values drops them.
         r = kbmc(*install_args(installed, "--dry-run", "--values", str(values)), "-o", "json",
+                 kubeconfig=bed.kubeconfig_path)
+        plan = json.loads(r.stdout)
+        assert plan["action"] == "unchanged" and plan["keptValues"] == ["r7b", "tolerations"], plan
+        r = kbmc(*install_args(installed, "--dry-run", "--reset-values", "--values", str(values)), "-o", "json",
                  kubeconfig=bed.kubeconfig_path)
         assert json.loads(r.stdout)["changes"] == ["r7b changed", "tolerations changed"]
     finally:
         stop.set()
         kubelet.join()
     # An upgrade whose pre-upgrade hook Job cannot run (no kubelet now): helm fails it; status says so.
-    r = kbmc(*install_args(installed, "--timeout", "1"), kubeconfig=bed.kubeconfig_path)
+    r = kbmc(*install_args(installed, "--reset-values", "--timeout", "1"), kubeconfig=bed.kubeconfig_path)
     assert r.code == 1
     r = kbmc("operator", "status", "--context", "cp", "--data-planes", DATA_PLANES, "-o", "json",
              kubeconfig=bed.kubeconfig_path)
@@ -578,7 +587,7 @@ def test_values_helm_reads_differently_rerun_as_no_ops(installed, registry: Clie
     kubelet = threading.Thread(target=fake_hook_kubelet, args=(cp, stop), daemon=True)
     kubelet.start()
     try:
-        r = kbmc(*install_args(installed, "--timeout", "120"), kubeconfig=bed.kubeconfig_path)
+        r = kbmc(*install_args(installed, "--reset-values", "--timeout", "120"), kubeconfig=bed.kubeconfig_path)
         assert r.code == 0, r.stderr
     finally:
         stop.set()

@@ -19,6 +19,8 @@ else $KUBECONFIG); without it, cilium calls are only recorded:
 - `clustermesh connect` writes each peer's cluster name as a key of the
   kube-system/cilium-clustermesh Secret (helm mode keeps peers there), in the
   modes `unicast`, `bidirectional` (default) and `mesh`;
+- `clustermesh disconnect` removes those keys again (both sides by default; `unicast`: this side only;
+  `mesh`: every pair among them), a peer that is not there being no error;
 - `clustermesh status [-o json]` fails while ClusterMesh is not enabled, else prints
   cilium-cli's status JSON (`connectivity.clusters`: remote cluster name ->
   configured/connected agent counts).
@@ -84,6 +86,11 @@ COMMAND_SPECS: dict[tuple[str, tuple[str, ...]], tuple[set[str], set[str], bool]
         False,
     ),
 }
+# cilium clustermesh disconnect (cilium-cli cli/clustermesh.go, newCmdClusterMeshDisconnectWithHelm): its own
+# --destination-context (a string slice: comma-separated or repeated) and --connection-mode, nothing else (no
+# --parallel), besides cilium's global flags.
+COMMAND_SPECS[("cilium", ("clustermesh", "disconnect"))] = (
+    {"--context", "-n", "--namespace", "--destination-context", "--connection-mode"}, set(), False)
 _BOOL_VALUES = {"true", "false", "1", "0", "t", "f", "True", "False", "TRUE", "FALSE"}
 DEFAULT_CILIUM_VERSION = "v0.18.3"
 MULTI_DESTINATION_SINCE = (0, 16, 19)
@@ -234,6 +241,19 @@ class Cluster:
             self.client.patch(self.path("secrets", MESH_SECRET), {"data": data})
 
 
+def _remove_peers(cluster: Cluster, names: list[str]) -> None:
+    """Drop peers from kube-system/cilium-clustermesh (a name that is not there is fine, as in cilium-cli)."""
+    from kbmc.clients import resource_path
+
+    path = resource_path("v1", "secrets", NAMESPACE, MESH_SECRET)
+    secret = cluster.client.get_or_none(path)
+    if secret is None:
+        return
+    data = {k: v for k, v in (secret.get("data") or {}).items() if k not in names}
+    if data != (secret.get("data") or {}):
+        cluster.client.replace(path, {**secret, "data": data})
+
+
 def _ensure_namespace(cluster: Cluster) -> None:
     from kbmc.clients import resource_path
 
@@ -276,6 +296,9 @@ def run_cilium(command: tuple[str, ...], flags: dict[str, list[str]]) -> str:
         if "--client" not in flags:
             lines.append("cilium image (running): unknown. Unable to obtain cilium version. Reason: release: not found")
         return "\n".join(lines) + "\n"
+    if command == ("clustermesh", "disconnect") and version_tuple < MULTI_DESTINATION_SINCE \
+            and "--connection-mode" in flags:
+        raise Failed("unknown flag: --connection-mode")  # a flag-parse error: before anything else
     if not os.environ.get("KBMC_STANDIN_CLUSTERS"):
         return ""
     context = (flags.get("--context") or [None])[-1]
@@ -333,6 +356,29 @@ def run_cilium(command: tuple[str, ...], flags: dict[str, list[str]]) -> str:
         if (flags.get("-o") or flags.get("--output") or ["summary"])[-1] == "json":
             return json.dumps(status, indent=2) + "\n"
         return f"✅ All 1 nodes are connected to all clusters [min:{len(peers)} / avg:{len(peers)} / max:{len(peers)}]\n"
+    if command == ("clustermesh", "disconnect"):
+        destinations = flags.get("--destination-context") or []
+        if version_tuple < MULTI_DESTINATION_SINCE:
+            names = destinations[-1:]  # a plain string flag then: the last one wins
+        else:
+            names = [n for value in destinations for n in value.split(",") if n]
+        if not names:
+            raise Failed("no destination context specified, use --destination-context to specify which cluster "
+                         "to disconnect from")
+        mode = (flags.get("--connection-mode") or ["bidirectional"])[-1]
+        if mode not in ("unicast", "bidirectional", "mesh"):
+            raise Failed(f"invalid connection mode {mode!r}")
+        involved = {context: cluster, **{n: Cluster(n, kubeconfig) for n in names}}
+        identity = {ctx: _mesh_identity(c) for ctx, c in involved.items()}
+        if mode == "mesh":
+            for ctx, c in involved.items():
+                _remove_peers(c, [identity[o] for o in involved if o != ctx])
+        else:
+            _remove_peers(cluster, [identity[n] for n in names])
+            if mode == "bidirectional":
+                for n in names:
+                    _remove_peers(involved[n], [identity[context]])
+        return "✅ Disconnected cluster(s)\n"
     if command == ("clustermesh", "connect"):
         destinations = flags.get("--destination-context") or []
         if version_tuple < MULTI_DESTINATION_SINCE:

@@ -209,3 +209,18 @@ def test_quiet_keeps_warnings_and_errors(monkeypatch: pytest.MonkeyPatch) -> Non
     out.warn("careful")
     out.error("bad")
     assert stream.getvalue() == "warning: careful\nerror: bad\n"
+
+
+def test_standin_parses_clustermesh_disconnect_as_cilium_cli_does(standins, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # cilium-cli's disconnect: --destination-context (comma-separated) and --connection-mode, no --parallel;
+    # before v0.16.19 it knew no --connection-mode.
+    ShRunner().run("cilium", ["clustermesh", "disconnect", "--destination-context", "k8s-1,k8s-2",
+                              "--connection-mode", "bidirectional"], context="k8s-4")
+    assert standins()[-1]["flags"]["--destination-context"] == ["k8s-1,k8s-2"]
+    with pytest.raises(CommandError, match="unknown flag: --parallel"):
+        ShRunner().run("cilium", ["clustermesh", "disconnect", "--destination-context", "k8s-1", "--parallel", "2"],
+                       context="k8s-4")
+    monkeypatch.setenv("KBMC_STANDIN_CILIUM_VERSION", "v0.16.18")
+    with pytest.raises(CommandError, match="unknown flag: --connection-mode"):
+        ShRunner().run("cilium", ["clustermesh", "disconnect", "--destination-context", "k8s-1",
+                                  "--connection-mode", "mesh"], context="k8s-4")
