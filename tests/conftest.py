@@ -195,3 +195,20 @@ def standins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], li
 def real_helm(bed: TestBed) -> Path:
     """The real helm, built with the bed from helm.sh/helm/v3 (pinned in gobuild/go.mod)."""
     return ensure_binaries() / "helm"
+
+
+# Figures the bed tests measure (record_property): shown at the end of the run, so CI's log carries them.
+# They are reported, never asserted (the machine is shared and noisy).
+_FIGURES: list[tuple[str, str, object]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.passed:
+        _FIGURES.extend((report.nodeid.split("::")[-1], str(k), v) for k, v in report.user_properties)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+    if _FIGURES:
+        terminalreporter.section("measured figures")
+        for test, key, value in _FIGURES:
+            terminalreporter.write_line(f"{key} = {value}  ({test})")

@@ -6,7 +6,16 @@ from typing import Any
 
 from kbmc.clients import ClientRegistry, resource_path
 from kbmc.cluster.apply import operator_contexts
-from kbmc.cluster.delete import GROUP, INSTANCE_LABEL, MANAGED_BY_LABEL, PLACEMENT_ANNOTATION, selector
+from kbmc.cluster.delete import (
+    COMPONENT_LABEL,
+    GROUP,
+    INSTANCE_LABEL,
+    ITS_INSTANCE_LABEL,
+    ITS_MANAGED_BY_LABEL,
+    MANAGED_BY_LABEL,
+    PLACEMENT_ANNOTATION,
+    selector,
+)
 from kbmc.errors import OperationError
 from kbmc.fanout import fan_out
 
@@ -29,6 +38,15 @@ def _plane(registry: ClientRegistry, context: str, namespace: str, name: str) ->
     pods = client.get(resource_path("v1", "pods", namespace), labelSelector=sel).get("items", [])
     pvcs = client.get(resource_path("v1", "persistentvolumeclaims", namespace), labelSelector=sel).get("items", [])
     services = client.get(resource_path("v1", "services", namespace), labelSelector=sel).get("items", [])
+    # The InstanceSet's own Services (the headless one) carry only the InstanceSet's labels, not the Cluster's.
+    components = {c for p in pods if (c := (p["metadata"].get("labels") or {}).get(COMPONENT_LABEL))}
+    if components:
+        instance_sets = {f"{name}-{c}" for c in components}
+        seen = {s["metadata"]["name"] for s in services}
+        services += [s for s in client.get(resource_path("v1", "services", namespace),
+                                           labelSelector=f"{ITS_MANAGED_BY_LABEL}=InstanceSet").get("items", [])
+                     if (s["metadata"].get("labels") or {}).get(ITS_INSTANCE_LABEL) in instance_sets
+                     and s["metadata"]["name"] not in seen]
     return {
         "pods": [{"name": p["metadata"]["name"], "phase": (p.get("status") or {}).get("phase", ""),
                   "ready": _ready(p), "role": (p["metadata"].get("labels") or {}).get(ROLE_LABEL, ""),
