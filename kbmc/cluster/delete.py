@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kbmc.clients import ClientRegistry, resource_path
-from kbmc.errors import OperationError
+from kbmc.clients import ApiError, ClientRegistry, KubeClient, resource_path
+from kbmc.errors import OperationError, WaitTimeout
 from kbmc.fanout import ContextResult, fan_out
 from kbmc.wait import Poll, wait_for
 
@@ -33,6 +33,7 @@ LEFTOVER_KINDS = (("v1", "pods"), ("v1", "services"), ("v1", "configmaps"), ("v1
 # The InstanceSet's own objects (its headless Service and `-rsm-env` ConfigMap) carry only the InstanceSet's labels;
 # its name is `<cluster>-<component>`. Found through the Cluster's component names (its spec, or the component
 # label of its other leftovers), so another Cluster's InstanceSet is never matched by a name prefix.
+ITS_API = "workloads.kubeblocks.io/v1alpha1"
 ITS_KINDS = (("v1", "services"), ("v1", "configmaps"))
 ITS_MANAGED_BY_LABEL = "workloads.kubeblocks.io/managed-by"
 ITS_INSTANCE_LABEL = "workloads.kubeblocks.io/instance"
@@ -132,13 +133,27 @@ def delete(registry: ClientRegistry, params: DeleteParams,
     if cluster is not None:
         cp.delete(path)
 
+        held: list[str] = []
+
         def gone() -> Poll:
             now = cp.get_or_none(path)
-            phase = ((now or {}).get("status") or {}).get("phase")
-            return Poll(now is None, f"phase {phase}")
+            if now is None:
+                return Poll(True)
+            phase = (now.get("status") or {}).get("phase")
+            held[:] = _held_instance_sets(cp, params.namespace, params.name)
+            waiting = f"; InstanceSet {', '.join(held)} still deleting (finalizer kept)" if held else ""
+            return Poll(False, f"phase {phase}{waiting}")
 
-        wait_for(f"Cluster {params.namespace}/{params.name} to be deleted by the operator", gone,
-                 timeout=params.timeout, interval=1.0, on_progress=on_progress)
+        try:
+            wait_for(f"Cluster {params.namespace}/{params.name} to be deleted by the operator", gone,
+                     timeout=params.timeout, interval=1.0, on_progress=on_progress)
+        except WaitTimeout as exc:
+            if held:
+                exc.hint = (f"KubeBlocks 0.9.3 can stall here (docs/cluster.md); once the Cluster is gone, run this "
+                            f"again to clean the data planes. To unblock it: kubectl --context {params.control_plane} "
+                            f"-n {params.namespace} patch instanceset {held[0]} --type merge "
+                            "-p '{\"metadata\":{\"finalizers\":null}}'")
+            raise
     result.planes = fan_out(planes, lambda ctx: _remove(registry, ctx, params.namespace, params.name, components))
     return result
 
@@ -156,3 +171,13 @@ def _remove(registry: ClientRegistry, context: str, namespace: str, name: str,
         client.delete(obj_path)
         removed.append(_kind_name(plural, obj))
     return removed
+
+
+def _held_instance_sets(cp: KubeClient, namespace: str, name: str) -> list[str]:
+    """The Cluster's InstanceSets in the control plane that are being deleted but keep a finalizer."""
+    try:
+        items = cp.get(resource_path(ITS_API, "instancesets", namespace), labelSelector=f"{INSTANCE_LABEL}={name}")
+    except ApiError:
+        return []  # the CRD's version or access may differ: this is only an explanation
+    return [i["metadata"]["name"] for i in items.get("items", [])
+            if i["metadata"].get("deletionTimestamp") and i["metadata"].get("finalizers")]

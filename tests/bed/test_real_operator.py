@@ -562,6 +562,9 @@ def test_end_to_end_on_a_fresh_bed_kbmc_installs_the_operator_the_runner_runs_it
             # plane never requeueing it. kbmc reports it and has touched no data plane: what the operator itself
             # has not deleted yet (it removes pods and PVCs meanwhile) is still there.
             assert r.code == 1 and "to be deleted by the operator" in r.stderr and "Deleting" in r.stderr, r.stderr
+            # The error names what holds the Cluster and how to unblock it.
+            assert f"InstanceSet {name}-etcd still deleting (finalizer kept)" in r.stderr, r.stderr
+            assert f"-n {ns} patch instanceset {name}-etcd --type merge" in r.stderr, r.stderr
             for n, context in enumerate(PLACEMENT):
                 now = _objects_of(registry, context, ns, name)
                 assert set(now) <= set(before[context]), context
