@@ -315,6 +315,9 @@ def test_instanceset_crd_in_a_data_plane_gets_the_operators_pods_garbage_collect
         wait_for("k8s-3's garbage collector deletes the operator's pods", collected, timeout=180, interval=0.5)
     finally:
         k8s3.delete(f"{CRD_PATH}/{INSTANCESET_CRD}")
+        # Gone, not terminating: while it terminates the collector still deletes pods, the next tests' too.
+        wait_for(f"{INSTANCESET_CRD} gone from k8s-3", lambda: Poll(
+            k8s3.get_or_none(f"{CRD_PATH}/{INSTANCESET_CRD}") is None), timeout=180, interval=0.5)
     # Only the plane with the CRD: k8s-1's pods are the same ones as before.
     after = {p: pod["metadata"]["uid"] for p, pod in _pods(operator.registry, "k8s-1", ns, name).items()}
     assert after == untouched
