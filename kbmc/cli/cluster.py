@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from kbmc.cli.options import ClusterNamespaceFilterOpt, ClusterNamespaceOpt, checked_namespace
 from kbmc.cli.state import Globals, parse_timeout, split_contexts, state_of
 from kbmc.errors import InputError
 
@@ -23,7 +24,7 @@ def etcd(
         show_default=False)] = None,
     name: Annotated[Optional[str], typer.Option(help="Cluster name (default: generated).", show_default=False)] = None,
     generate_name: Annotated[str, typer.Option(help="Name prefix when --name is not given.")] = "etcd",
-    namespace: Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the Cluster.")] = "default",
+    namespace: ClusterNamespaceOpt = "default",
     replicas: Annotated[int, typer.Option(help="Number of etcd members.")] = 3,
     cpu: Annotated[str, typer.Option(help="CPU request, also the limit unless --cpu-limit.")] = "100m",
     memory: Annotated[str, typer.Option(help="Memory request, also the limit unless --memory-limit.")] = "100M",
@@ -200,12 +201,13 @@ def _fallback_planes(state: Globals) -> list[str]:
 def status(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The Cluster's name.")],
-    namespace: Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the Cluster.")] = "default",
+    namespace: ClusterNamespaceOpt = "default",
     api: Annotated[Optional[str], typer.Option(help=_API_HELP, show_default=False)] = None,
 ) -> None:
     """One Cluster across clusters: phase and conditions, and per data plane its pods, PVCs and Services."""
     from kbmc.cluster.status import status as cluster_status
 
+    checked_namespace(namespace)
     state = state_of(ctx)
     api_version = _api_of(state, api)
     control_plane = state.control_plane()
@@ -237,13 +239,14 @@ def status(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    namespace: Annotated[Optional[str], typer.Option(
-        "--namespace", "-n", help="Only this namespace (default: all).", show_default=False)] = None,
+    namespace: ClusterNamespaceFilterOpt = None,
     api: Annotated[Optional[str], typer.Option(help=_API_HELP, show_default=False)] = None,
 ) -> None:
     """Every KubeBlocks Cluster, with its placement and ready/total pods per data plane."""
     from kbmc.cluster.status import list_clusters
 
+    if namespace is not None:
+        checked_namespace(namespace)
     state = state_of(ctx)
     api_version = _api_of(state, api)
     control_plane = state.control_plane()
@@ -266,7 +269,7 @@ def list_(
 def delete(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The Cluster's name.")],
-    namespace: Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the Cluster.")] = "default",
+    namespace: ClusterNamespaceOpt = "default",
     api: Annotated[Optional[str], typer.Option(help=_API_HELP, show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be removed; change nothing.")] = False,
     timeout: Annotated[str, typer.Option(
@@ -282,6 +285,7 @@ def delete(
     from kbmc.cluster.delete import delete as delete_cluster
     from kbmc.errors import OperationError
 
+    checked_namespace(namespace)
     state = state_of(ctx)
     timeout_s = parse_timeout(timeout)
     api_version = _api_of(state, api)

@@ -5,21 +5,32 @@ from typing import Annotated, Optional
 import click
 import typer
 
-from kbmc.cli.state import Globals, parse_timeout, state_of
+from kbmc.cli.options import KbNamespaceOpt as NamespaceOpt
+from kbmc.cli.options import ReleaseOpt, kb_namespace
+from kbmc.cli.options import release as release_of
+from kbmc.cli.state import parse_timeout, state_of
 
 app = typer.Typer(help="List, disable and enable the operator's data-plane contexts.", no_args_is_help=True)
 
-NamespaceOpt = Annotated[Optional[str], typer.Option(
-    "--namespace", "-n", show_default=False, help="KubeBlocks namespace (default: kbmc.yaml's, else kb-system).")]
-ReleaseOpt = Annotated[Optional[str], typer.Option(
-    help="Release name (default: kbmc.yaml's, else kubeblocks).", show_default=False)]
 
+def _checked_contexts(contexts: list[str], *, one: bool = False) -> None:
+    """Each CONTEXT argument a context name the operator can use (not empty, no comma list), else InputError.
 
-def _release(state: Globals, release: Optional[str]) -> str:
-    from kbmc import defaults
+    Checked before anything else: a bad name must never be looked up, or suggested back in a command to run.
+    """
+    from kbmc.errors import InputError
+    from kbmc.validation import context_name
 
-    t = state.topology()
-    return release or (t.control_plane.release if t else None) or defaults.RELEASE
+    for name in contexts:
+        if err := context_name(name):
+            hint = None
+            if "," in name:
+                parts = [p.strip() for p in name.split(",") if p.strip()]
+                hint = ("name one context, and run the command once for each" if one
+                        else f"pass one context per argument: {' '.join(parts)}")
+            elif not name:
+                hint = "name a data-plane context: `kbmc contexts list` shows them"
+            raise InputError(err, hint=hint)
 
 
 @app.command("list")
@@ -28,6 +39,8 @@ def list_(ctx: typer.Context, namespace: NamespaceOpt = None, release: ReleaseOp
     from kbmc.contexts import listing
 
     state = state_of(ctx)
+    namespace = kb_namespace(state, namespace)
+    release = release_of(state, release)
     control_plane = state.control_plane()
     state.require_contexts([control_plane])
     t = state.topology()
@@ -37,8 +50,7 @@ def list_(ctx: typer.Context, namespace: NamespaceOpt = None, release: ReleaseOp
                                         {d.context: d.cilium_id for d in t.data_planes if d.cilium_id is not None})
     elif state.data_planes:
         configured = listing.Configured(list(state.data_planes), [], {}, source="--data-planes")
-    report = listing.list_contexts(state.registry(), control_plane, namespace or state.namespace,
-                                   _release(state, release), state.secret_name, configured)
+    report = listing.list_contexts(state.registry(), control_plane, namespace, release, state.secret_name, configured)
     out = state.out
     if out.machine:
         out.data(report)
@@ -70,15 +82,18 @@ def _toggle(ctx: typer.Context, contexts: list[str], disable: bool, namespace: O
     from kbmc.errors import InputError
     from kbmc.runner import ShRunner
 
+    _checked_contexts(contexts)
     timeout_s = parse_timeout(timeout)
     state = state_of(ctx)
+    namespace = kb_namespace(state, namespace)
+    release = release_of(state, release)
     control_plane = state.control_plane()
     t = state.topology()
     if write_config and t is None:
         raise InputError("--write-config needs a kbmc.yaml", hint="create one with `kbmc init`, or drop --write-config")
     state.require_contexts([control_plane])
     params = core.ToggleParams(control_plane=control_plane, targets=contexts, disable=disable,
-                               namespace=namespace or state.namespace, release=_release(state, release), via=via,
+                               namespace=namespace, release=release, via=via,
                                chart=chart, force=force, wait=wait, timeout=timeout_s, dry_run=dry_run,
                                kubeconfig_path=state.kubeconfig_path)
     out = state.out
@@ -160,8 +175,11 @@ def _member(ctx: typer.Context, context: str, adding: bool, namespace: Optional[
     from kbmc.contexts import members as core
     from kbmc.runner import ShRunner
 
+    _checked_contexts([context], one=True)
     timeout_s = parse_timeout(timeout)
     state = state_of(ctx)
+    namespace = kb_namespace(state, namespace)
+    release = release_of(state, release)
     control_plane = state.control_plane()
     state.require_contexts([control_plane])
     t = state.topology()
@@ -175,8 +193,8 @@ def _member(ctx: typer.Context, context: str, adding: bool, namespace: Optional[
         if plane is not None and plane.cilium_name and plane.cilium_id is not None and plane.pod_cidr:
             member = Member(context, plane.cilium_name, plane.cilium_id, plane.pod_cidr)
         mesh = core.MeshParams(member, t.network.max_connected_clusters, timeout_s)
-    params = core.MemberParams(control_plane=control_plane, context=context, namespace=namespace or state.namespace,
-                               release=_release(state, release), secret_name=state.secret_name, via=via, chart=chart,
+    params = core.MemberParams(control_plane=control_plane, context=context, namespace=namespace,
+                               release=release, secret_name=state.secret_name, via=via, chart=chart,
                                server=server, allow_loopback=allow_loopback, force=force, purge=purge,
                                dry_run=dry_run, timeout=timeout_s, kubeconfig_path=state.kubeconfig_path,
                                config_path=str(t.source) if t is not None and t.source else None)

@@ -1,9 +1,11 @@
 """`kbmc doctor`: every check in one table; exit code = worst finding."""
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
+from kbmc.cli.options import KbNamespaceOpt, ReleaseOpt, kb_namespace
+from kbmc.cli.options import release as release_of
 from kbmc.cli.state import state_of
 
 
@@ -13,25 +15,22 @@ def register(app: typer.Typer) -> None:
 
 def doctor(
     ctx: typer.Context,
-    namespace: Annotated[Optional[str], typer.Option("--namespace", "-n", show_default=False,
-                                                     help="KubeBlocks namespace (default: kbmc.yaml's, else kb-system).")
-                         ] = None,
-    release: Annotated[Optional[str], typer.Option(help="Release name (default: kbmc.yaml's, else kubeblocks).",
-                                                   show_default=False)] = None,
+    namespace: KbNamespaceOpt = None,
+    release: ReleaseOpt = None,
     allow_loopback: Annotated[bool, typer.Option(
         "--allow-loopback", help="Accept loopback servers in the Secret (as `env prepare --allow-loopback`).")] = False,
 ) -> None:
     """Check everything: kubeconfig, control plane, Secret, operator flags, pod RBAC, Cluster namespaces, network."""
-    from kbmc import defaults
     from kbmc.doctor import checks
 
     state = state_of(ctx)
+    namespace = kb_namespace(state, namespace)
+    release = release_of(state, release)
     t = state.topology()
     control_plane = state.control_plane()
     data_planes = list(state.data_planes or (t.data_plane_contexts if t else []))
     params = checks.DoctorParams(
-        control_plane=control_plane, data_planes=data_planes, namespace=namespace or state.namespace,
-        release=release or (t.control_plane.release if t else None) or defaults.RELEASE,
+        control_plane=control_plane, data_planes=data_planes, namespace=namespace, release=release,
         secret_name=state.secret_name, allow_loopback=allow_loopback,
         topology_checked=f"{t.source} validated: Cilium ids, pod CIDRs and MetalLB ranges unique and disjoint"
         if t else None)

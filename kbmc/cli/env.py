@@ -5,6 +5,7 @@ from typing import Annotated, Optional
 import typer
 
 from kbmc import defaults
+from kbmc.cli.options import KbNamespaceOpt, kb_namespace
 from kbmc.cli.state import parse_timeout, state_of
 from kbmc.errors import EXIT_FAILED
 
@@ -16,9 +17,7 @@ def prepare(
     ctx: typer.Context,
     secret_name: Annotated[Optional[str], typer.Option(
         "--secret-name", help="Secret name (default: kbmc.yaml's kubeconfigSecret).", show_default=False)] = None,
-    namespace: Annotated[Optional[str], typer.Option(
-        "--namespace", "-n", help="KubeBlocks namespace (default: kbmc.yaml's, else kb-system).",
-        show_default=False)] = None,
+    namespace: KbNamespaceOpt = None,
     server: Annotated[Optional[list[str]], typer.Option(
         "--server", help="CONTEXT=URL: a data plane's API address as seen from inside the control plane.",
         show_default=False)] = None,
@@ -41,10 +40,11 @@ def prepare(
     from kbmc.env import secret
 
     state = state_of(ctx)
+    namespace = kb_namespace(state, namespace)
     params = secret.PrepareParams(
         control_plane=state.control_plane(),
         data_planes=state.data_plane_contexts(),
-        namespace=namespace or state.namespace,
+        namespace=namespace,
         secret_name=secret_name or state.secret_name,
         allow_loopback=allow_loopback,
         force=force,
@@ -81,8 +81,7 @@ def check(
         "--in-cluster", help="Also check from inside the control plane with the Secret, via a short-lived Job.")] = False,
     secret_name: Annotated[Optional[str], typer.Option("--secret-name", help="Secret for --in-cluster.",
                                                        show_default=False)] = None,
-    namespace: Annotated[Optional[str], typer.Option("--namespace", "-n", show_default=False,
-                                                     help="Namespace of the Secret and the Job.")] = None,
+    namespace: KbNamespaceOpt = None,
     image: Annotated[str, typer.Option(help="Image with kubectl for the --in-cluster Job.")] = defaults.CHECK_IMAGE,
     timeout: Annotated[str, typer.Option(
         help="How long to wait for the --in-cluster Job: seconds or a duration (500ms, 2m, 1h30m).")] = "120",
@@ -92,6 +91,7 @@ def check(
 
     state = state_of(ctx)
     timeout_s = parse_timeout(timeout)
+    namespace = kb_namespace(state, namespace)
     control_plane = state.control_plane()
     data_planes = state.data_plane_contexts()
     state.require_contexts([control_plane, *data_planes])
@@ -104,8 +104,8 @@ def check(
         name = secret_name or state.secret_name
         cp = next(r for r in results if r.context == control_plane)
         if cp.reachable:
-            state.out.info(f"running the in-cluster check Job in {control_plane} ({namespace or state.namespace})")
-            verdicts = envcheck.run_in_cluster(registry.for_context(control_plane), namespace or state.namespace, name,
+            state.out.info(f"running the in-cluster check Job in {control_plane} ({namespace})")
+            verdicts = envcheck.run_in_cluster(registry.for_context(control_plane), namespace, name,
                                                data_planes, image=image, timeout=timeout_s)
         else:
             verdicts = {dp: "not run: control plane unreachable" for dp in data_planes}

@@ -5,6 +5,7 @@ from typing import Annotated, Any, Optional
 import click
 import typer
 
+from kbmc.cli.options import ClusterNamespaceOpt, checked_namespace
 from kbmc.cli.state import Globals, parse_timeout, state_of
 from kbmc.errors import EXIT_FAILED, InputError
 
@@ -153,8 +154,7 @@ def metallb(
 def expose(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The KubeBlocks Cluster (in the control plane).", show_default=False)],
-    namespace: Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the Cluster and its pods.")
-                         ] = "default",
+    namespace: ClusterNamespaceOpt = "default",
     service_type: Annotated[str, typer.Option(
         "--type", click_type=click.Choice(["NodePort", "LoadBalancer"]), help="Service type per pod.")] = "NodePort",
     port: Annotated[Optional[str], typer.Option(
@@ -174,6 +174,7 @@ def expose(
     """One Service per pod of a Cluster, in the pod's data plane, and the client endpoint table (runbook step 4)."""
     from kbmc.network import expose as core
 
+    checked_namespace(namespace)
     state = state_of(ctx)
     timeout_s = parse_timeout(timeout)
     control_plane = state.control_plane()

@@ -5,6 +5,8 @@ from typing import Annotated, Optional
 import click
 import typer
 
+from kbmc.cli.options import KbNamespaceOpt, ReleaseOpt, kb_namespace
+from kbmc.cli.options import release as release_of
 from kbmc.cli.state import Globals, parse_timeout, split_contexts, state_of
 from kbmc.errors import EXIT_FAILED
 
@@ -46,11 +48,8 @@ def install(
     contexts_disabled: Annotated[Optional[str], typer.Option(
         "--contexts-disabled", help="Disabled data-plane contexts, comma-separated (default: kbmc.yaml's "
         "enabled: false).", show_default=False)] = None,
-    namespace: Annotated[Optional[str], typer.Option("--namespace", "-n", show_default=False,
-                                                     help="KubeBlocks namespace (default: kbmc.yaml's, else kb-system).")
-                         ] = None,
-    release: Annotated[Optional[str], typer.Option(help="Release name (default: kbmc.yaml's, else kubeblocks).",
-                                                   show_default=False)] = None,
+    namespace: KbNamespaceOpt = None,
+    release: ReleaseOpt = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the manager Deployment until available.")
                     ] = True,
     timeout: Annotated[str, typer.Option(
@@ -71,14 +70,16 @@ def install(
     from kbmc.runner import ShRunner
 
     state = state_of(ctx)
+    namespace = kb_namespace(state, namespace)
+    release = release_of(state, release)
     t = state.topology()
     contexts = state.data_plane_contexts()
     params = InstallParams(
         control_plane=state.control_plane(),
         contexts=contexts,
         disabled=_disabled(state, contexts_disabled, contexts),
-        namespace=namespace or state.namespace,
-        release=_release(state, release),
+        namespace=namespace,
+        release=release,
         secret_name=secret_name or state.secret_name,
         version=version if version is not None else (t.control_plane.version if t else _default_version()),
         installer=installer, chart=chart, repo=repo, crds=crds,
@@ -116,24 +117,6 @@ def install(
         out.warn("the manager Deployment is not available yet (see `kbmc operator status`)")
 
 
-def _release(state: Globals, flag: Optional[str]) -> str:
-    """--release, else kbmc.yaml's, else the default; an empty --release is bad input, not the default."""
-    from kbmc.errors import InputError
-    from kbmc.validation import helm_release
-
-    t = state.topology()
-    release = flag if flag is not None else (t.control_plane.release if t else _default_release())
-    if err := helm_release(release):
-        raise InputError(f"--release: {err}", hint="a lowercase DNS label of at most 53 characters, like kubeblocks")
-    return release
-
-
-def _default_release() -> str:
-    from kbmc import defaults
-
-    return defaults.RELEASE
-
-
 def _default_version() -> str:
     from kbmc import defaults
 
@@ -143,11 +126,8 @@ def _default_version() -> str:
 @app.command("status")
 def status(
     ctx: typer.Context,
-    namespace: Annotated[Optional[str], typer.Option("--namespace", "-n", show_default=False,
-                                                     help="KubeBlocks namespace (default: kbmc.yaml's, else kb-system).")
-                         ] = None,
-    release: Annotated[Optional[str], typer.Option(help="Release name (default: kbmc.yaml's, else kubeblocks).",
-                                                   show_default=False)] = None,
+    namespace: KbNamespaceOpt = None,
+    release: ReleaseOpt = None,
     contexts_disabled: Annotated[Optional[str], typer.Option(
         "--contexts-disabled", help="Disabled data-plane contexts to compare with, comma-separated (default: "
         "kbmc.yaml's enabled: false).", show_default=False)] = None,
@@ -156,6 +136,8 @@ def status(
     from kbmc.operator import status as core
 
     state = state_of(ctx)
+    namespace = kb_namespace(state, namespace)
+    release = release_of(state, release)
     t = state.topology()
     control_plane = state.control_plane()
     state.require_contexts([control_plane])
@@ -163,8 +145,7 @@ def status(
     if t is not None or state.data_planes:
         contexts = state.data_plane_contexts()
         expected = core.Expected(contexts, _disabled(state, contexts_disabled, contexts), state.secret_name)
-    report = core.status(state.registry().for_context(control_plane), namespace or state.namespace,
-                         _release(state, release), expected)
+    report = core.status(state.registry().for_context(control_plane), namespace, release, expected)
     out = state.out
     if out.machine:
         out.data(report)

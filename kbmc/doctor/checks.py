@@ -230,6 +230,28 @@ def data_plane_checks(client: KubeClient, enabled: bool, namespaces: dict[str, l
     return rows
 
 
+CRDS_CHECK = "no KubeBlocks CRDs in data plane"
+
+
+def crds_row(registry: ClientRegistry, control_plane: str, ctx: str, *, reachable: bool) -> Row:
+    """The runbook's data-plane trap, checked as `operator install` checks it (operator.preflight)."""
+    from kbmc.operator import preflight
+
+    if not reachable:
+        return Row(CRDS_CHECK, ctx, FAIL, "not checked: unreachable", None)
+    try:
+        crds = preflight.data_plane_crds(registry, control_plane, ctx)
+    except preflight.CrdCheckFailed as exc:
+        return Row(CRDS_CHECK, ctx, FAIL, f"not checked: {exc}", None)
+    if crds is None:
+        return Row(CRDS_CHECK, ctx, OK, "the control plane's own cluster (it needs them)")
+    if crds:
+        return Row(CRDS_CHECK, ctx, FAIL,
+                   f"{', '.join(crds)}: where the InstanceSet CRD exists, this cluster's garbage collector deletes "
+                   "the operator's pods", preflight.delete_crds_command(ctx, crds))
+    return Row(CRDS_CHECK, ctx, OK, "none")
+
+
 def doctor(registry: ClientRegistry, params: DoctorParams) -> Report:
     report = Report()
     kube = registry.kubeconfig
@@ -266,7 +288,11 @@ def doctor(registry: ClientRegistry, params: DoctorParams) -> Report:
         for d in c["placement"] or sorted(enabled):
             if d in placed:
                 placed[d].setdefault(c["namespace"], []).append(c["name"])
-    results = fan_out(data_planes, lambda d: data_plane_checks(registry.for_context(d), d in enabled, placed[d]))
+    def plane(d: str) -> list[Row]:
+        rows = data_plane_checks(registry.for_context(d), d in enabled, placed[d])
+        return [*rows, crds_row(registry, params.control_plane, d, reachable=rows[0].status == OK)]
+
+    results = fan_out(data_planes, plane)
     for r in results:
         report.rows += r.value if r.ok and r.value is not None else [
             Row("data plane checks", r.context, FAIL, r.error or "failed", None)]

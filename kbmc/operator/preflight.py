@@ -163,29 +163,72 @@ def kubeblocks_crds(client: KubeClient) -> list[str]:
     return sorted(i["metadata"]["name"] for i in items if i["metadata"]["name"].endswith(KB_GROUP_SUFFIX))
 
 
-def check_data_planes(kube: kc.KubeConfig, registry: ClientRegistry, params: InstallParams) -> list[str]:
-    """Refuse when a data plane (other than the control plane itself) has KubeBlocks CRDs; returns warnings.
+class CrdCheckFailed(OperationError):
+    """Why one data plane could not be checked for KubeBlocks CRDs (the message does not name it)."""
 
-    Which data plane is the control plane itself is asked of the clusters (kbmc.identity), not read from the
-    server addresses: one cluster may be reached under several names.
+
+def _why(context: str, exc: Exception) -> str:
+    from kbmc import identity
+    from kbmc.errors import KbmcError
+    from kbmc.fanout import ContextResult
+
+    error = str(exc) if isinstance(exc, KbmcError) else f"{type(exc).__name__}: {exc}"
+    return identity.why(ContextResult(context, error=error, exception=exc))
+
+
+def control_plane_id(registry: ClientRegistry, control_plane: str) -> str:
+    """The control plane's cluster identity; OperationError naming it when it cannot be read."""
+    from kbmc import identity
+
+    try:
+        return identity.cluster_id(registry.for_context(control_plane))
+    except Exception as exc:  # noqa: BLE001 - any failure means the data planes cannot be told apart from it
+        raise OperationError(f"{control_plane}: {_why(control_plane, exc)}") from exc
+
+
+def data_plane_crds(registry: ClientRegistry, control_plane: str, context: str) -> list[str] | None:
+    """The runbook's data-plane trap, for one data plane: the KubeBlocks CRDs it has (where the InstanceSet CRD
+    exists, its garbage collector deletes the operator's pods). None when it is the control plane's own cluster,
+    which needs them.
+
+    Which data plane is the control plane itself is asked of the clusters (kbmc.identity), not read from the server
+    addresses: one cluster may be reached under several names. Raises CrdCheckFailed when it cannot be checked.
     """
     from kbmc import identity
+
+    if context == control_plane:
+        return None
+    try:
+        own = control_plane_id(registry, control_plane)
+    except OperationError as exc:
+        raise CrdCheckFailed(f"cannot tell whether it is the control plane's cluster: {exc}") from exc
+    try:
+        client = registry.for_context(context)
+        if identity.cluster_id(client) == own:
+            return None
+    except Exception as exc:  # noqa: BLE001 - this data plane's own failure
+        raise CrdCheckFailed(_why(context, exc)) from exc
+    try:
+        return kubeblocks_crds(client)
+    except ApiError as exc:
+        raise CrdCheckFailed(exc.summary) from exc
+
+
+def delete_crds_command(context: str, crds: list[str]) -> str:
+    """The fix for data_plane_crds' finding: the exact kubectl command."""
+    return f"kubectl --context {context} delete crd {' '.join(crds)}"
+
+
+def check_data_planes(kube: kc.KubeConfig, registry: ClientRegistry, params: InstallParams) -> list[str]:
+    """Refuse when a data plane (other than the control plane itself) has KubeBlocks CRDs; returns warnings."""
     from kbmc.fanout import fan_out
 
-    clusters = identity.clusters(registry, [params.control_plane, *params.contexts])
-    if params.control_plane in clusters.failed:
-        raise OperationError(f"{params.control_plane}: {identity.why(clusters.failed[params.control_plane])}")
-    targets = [c for c in params.contexts
-               if not clusters.same(c, params.control_plane) and c not in clusters.failed]
-    results = fan_out(targets, lambda ctx: kubeblocks_crds(registry.for_context(ctx)))
+    control_plane_id(registry, params.control_plane)
+    results = fan_out(params.contexts, lambda ctx: data_plane_crds(registry, params.control_plane, ctx))
     found = {r.context: r.value for r in results if r.ok and r.value}
+    reasons = {r.context: r.reason for r in results if not r.ok}
     warnings: list[str] = []
     unreachable = []
-    reasons = {c: identity.why(r) for c, r in clusters.failed.items()}
-    for r in results:
-        if not r.ok:
-            reasons[r.context] = (r.exception.summary if isinstance(r.exception, ApiError)
-                                  else identity.why(r))
     for ctx in params.contexts:
         if ctx not in reasons:
             continue
@@ -196,8 +239,9 @@ def check_data_planes(kube: kc.KubeConfig, registry: ClientRegistry, params: Ins
     if found:
         listing = "; ".join(f"{ctx} has {', '.join(names)}" for ctx, names in found.items())
         if not params.force:
+            fixes = "; ".join(f"`{delete_crds_command(ctx, names)}`" for ctx, names in found.items())
             raise InputError(f"KubeBlocks CRDs in data plane(s): {listing}",
-                             hint="remove them there (the operator's pods would be garbage-collected), "
+                             hint=f"remove them there (the operator's pods would be garbage-collected): {fixes}; "
                                   "or pass --force to go on")
         warnings.append(f"going on despite KubeBlocks CRDs in data plane(s) (--force): {listing}")
     if unreachable:

@@ -215,6 +215,7 @@ CHECK = ["env", "check", "--context", "cp", "--data-planes", PLANES]
 ETCD = ["cluster", "create", "etcd", "--context", "cp", "--data-planes", PLANES]
 INSTALL = ["operator", "install", "--context", "cp", "--data-planes", PLANES, "--no-wait", "--chart", "kubeblocks"]
 SYNC = ["rbac", "sync", "--context", "cp", "--data-planes", PLANES]
+CONTEXTS = ["--context", "cp", "contexts"]
 
 CASES: dict[str, Case] = {
     # kubeconfig
@@ -273,6 +274,27 @@ CASES: dict[str, Case] = {
                                     "--contexts-disabled", "cp", "--no-wait"], "cp"),
     "chart path missing": Case([*INSTALL[:-1], "./no-such-chart-dir"], "no-such-chart-dir"),
     "operator Secret missing": Case([*INSTALL, "-n", "no-kubeblocks-here"], "Secret"),
+    "operator install: bad release": Case([*INSTALL, "--release", "Bad Release"], "Bad Release"),
+    "operator status: bad namespace": Case(["operator", "status", "--context", "cp", "-n", "BAD_NS"], "BAD_NS"),
+    # contexts: flags and context names, checked before the operator is read
+    "contexts disable: bad release": Case([*CONTEXTS, "disable", "k8s-2", "--release", "Bad Release"], "Bad Release"),
+    "contexts enable: bad namespace": Case([*CONTEXTS, "enable", "k8s-2", "-n", "BAD_NS"], "BAD_NS"),
+    "contexts list: empty namespace": Case([*CONTEXTS, "list", "-n", ""], "--namespace"),
+    "contexts disable: empty context": Case([*CONTEXTS, "disable", ""], "must not be empty"),
+    "contexts disable: a comma list": Case([*CONTEXTS, "disable", "k8s-1,k8s-2"], "one context per argument"),
+    "contexts add: a comma list": Case([*CONTEXTS, "add", "k8s-1,k8s-2"], "comma"),
+    "contexts remove: empty context": Case([*CONTEXTS, "remove", ""], "must not be empty"),
+    # cluster, network, doctor, env: -n is a namespace name
+    "cluster delete: bad namespace": Case(["cluster", "delete", "e1", "--context", "cp", "--data-planes", PLANES,
+                                           "-n", "BAD_NS"], "BAD_NS"),
+    "cluster status: bad namespace": Case(["cluster", "status", "e1", "--context", "cp", "-n", "BAD_NS"], "BAD_NS"),
+    "cluster list: bad namespace": Case(["cluster", "list", "--context", "cp", "-n", "BAD_NS"], "BAD_NS"),
+    "network expose: bad namespace": Case(["network", "expose", "e1", "--context", "cp", "--data-planes", PLANES,
+                                           "-n", "BAD_NS"], "BAD_NS"),
+    "doctor: bad namespace": Case(["doctor", "--context", "cp", "--data-planes", PLANES, "-n", "BAD_NS"], "BAD_NS"),
+    "doctor: bad release": Case(["doctor", "--context", "cp", "--data-planes", PLANES, "--release", "Bad Release"],
+                                "Bad Release"),
+    "env check --in-cluster: bad namespace": Case([*CHECK, "--in-cluster", "-n", "BAD_NS"], "BAD_NS"),
     # rbac sync
     "source role missing": Case([*SYNC, "--role", "no-such-pod-role"], "no-such-pod-role"),
     "rbac role name twice": Case([*SYNC, "--role", "a-role", "--role", "a-role"], "a-role"),

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +17,8 @@ import pytest
 from kbmc.clients import ClientRegistry, KubeClient, resource_path
 from kbmc.operator.status import ready
 from tests.bed.test_contexts import DATA_PLANES, DP, NS, RELEASE, args_of, operator  # noqa: F401 - the module's install
-from tests.bed.test_operator import run_kbmc
+from tests.bed.test_operator import CRD_API, run_kbmc, settle
+from tests.testbed.crds import all_crds
 from tests.testbed.kubelet import mark_pods_ready
 
 SECRET = "kb-multi-cluster-kubeconfig"
@@ -73,7 +77,7 @@ def test_healthy_bed_is_all_green(healthy, topology, kbmc, bed) -> None:
     assert all(c["status"] == "ok" for c in report["checks"]), report
     checks = {(c["check"], c["scope"]) for c in report["checks"]}
     for dp in DATA_PLANES.split(","):
-        assert {("data plane reachable", dp), ("pod RBAC", dp)} <= checks
+        assert {("data plane reachable", dp), ("pod RBAC", dp), ("no KubeBlocks CRDs in data plane", dp)} <= checks
     assert {("kubeconfig Secret", "cp"), ("operator available", "cp"), ("operator flags consistent", "cp"),
             ("Secret usable in a pod", "cp"), ("Cilium ids/CIDRs, MetalLB ranges", "-")} <= checks
     # The bed's servers are loopback ones, accepted by --allow-loopback: the row says so, not "no loopback".
@@ -157,12 +161,53 @@ def test_cluster_namespace_missing_in_one_data_plane(healthy, topology, kbmc, be
         cp.delete(resource_path("apps.kubeblocks.io/v1alpha1", "clusters", ns, "pg"), propagation=None)
 
 
+def test_kubeblocks_crd_in_one_data_plane(healthy, topology, kbmc, bed, registry: ClientRegistry) -> None:
+    """The runbook's trap: with the InstanceSet CRD there, that data plane's garbage collector deletes the
+    operator's pods. Only that data plane's row turns red, naming the CRD and the kubectl command that removes it."""
+    name = "instancesets.workloads.kubeblocks.io"
+    crd = next(c for c in all_crds() if c["metadata"]["name"] == name)
+    k8s2 = registry.for_context("k8s-2")
+    path = resource_path(CRD_API, "customresourcedefinitions", name=name)
+    k8s2.apply(path, crd)
+    try:
+        settle(k8s2, path)
+        code, report = doctor(kbmc, bed)
+        fix = f"kubectl --context k8s-2 delete crd {name}"
+        assert code == 1 and report["ok"] is False
+        assert red(report) == {("no KubeBlocks CRDs in data plane", "k8s-2"): fix}
+        row = next(c for c in report["checks"]
+                   if c["check"] == "no KubeBlocks CRDs in data plane" and c["scope"] == "k8s-2")
+        assert name in row["detail"] and "garbage collector" in row["detail"]
+        # The fix it names works as given.
+        env = {**os.environ, "KUBECACHEDIR": tempfile.mkdtemp(), "KUBECONFIG": str(bed.kubeconfig_path)}
+        done = subprocess.run(fix.split(), env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        code, report = doctor(kbmc, bed)
+        assert code == 0, red(report)
+    finally:
+        if k8s2.get_or_none(path) is not None:
+            k8s2.delete(path)
+        for _ in range(60):  # the CRD's finalizer takes a moment: leave k8s-2 as it was
+            if k8s2.get_or_none(path) is None:
+                break
+            time.sleep(0.5)
+
+
+def test_the_control_plane_as_a_data_plane_may_have_the_crds(healthy, kbmc, bed) -> None:
+    r = kbmc("--context", "cp", "--data-planes", "k8s-1,cp", "doctor", "--allow-loopback", "-o", "json",
+             kubeconfig=bed.kubeconfig_path)
+    rows = {c["scope"]: c for c in json.loads(r.stdout)["checks"] if c["check"] == "no KubeBlocks CRDs in data plane"}
+    assert rows["cp"]["status"] == "ok" and "control plane's own cluster" in rows["cp"]["detail"]
+    assert rows["k8s-1"]["status"] == "ok" and rows["k8s-1"]["detail"] == "none"
+
+
 def test_one_data_plane_down_fails_its_rows_only(healthy, topology, kbmc, bed) -> None:
     bed.stop_apiserver("k8s-3")
     try:
         code, report = doctor(kbmc, bed)
         assert code == 1
-        assert set(red(report)) == {("data plane reachable", "k8s-3"), ("pod RBAC", "k8s-3")}
+        assert set(red(report)) == {("data plane reachable", "k8s-3"), ("pod RBAC", "k8s-3"),
+                                    ("no KubeBlocks CRDs in data plane", "k8s-3")}
         others = [c for c in report["checks"] if c["scope"] in ("k8s-1", "k8s-2")]
         assert others and all(c["status"] == "ok" for c in others)
     finally:

@@ -683,3 +683,108 @@ def test_loopback_check_uses_the_parse_that_dials(kbmc, tmp_path: Path, server: 
 
     assert kc.is_loopback_server(server)
     assert kc.url_host(kc.server_url({"server": server})) == kc.url_host(server)
+
+
+# ---- --namespace and --release: one definition, checked before any cluster is called ---------------------
+
+# Every command taking -n/--namespace or --release, with what else it needs to get as far as that check.
+NAMESPACE_COMMANDS = {
+    "doctor": ["doctor"],
+    "operator install": ["operator", "install", "--data-planes", "k8s-1"],
+    "operator status": ["operator", "status"],
+    "contexts list": ["contexts", "list"],
+    "contexts disable": ["contexts", "disable", "k8s-2"],
+    "contexts enable": ["contexts", "enable", "k8s-2"],
+    "contexts add": ["contexts", "add", "k8s-4"],
+    "contexts remove": ["contexts", "remove", "k8s-3"],
+    "env prepare": ["env", "prepare", "--data-planes", "k8s-1"],
+    "env check": ["env", "check", "--data-planes", "k8s-1"],
+    "cluster create etcd": ["cluster", "create", "etcd", "--no-placement"],
+    "cluster status": ["cluster", "status", "e1"],
+    "cluster list": ["cluster", "list"],
+    "cluster delete": ["cluster", "delete", "e1"],
+    "network expose": ["network", "expose", "e1"],
+}
+RELEASE_COMMANDS = {name: args for name, args in NAMESPACE_COMMANDS.items()
+                    if name.split()[0] in ("doctor", "operator", "contexts")}
+
+
+def _options() -> list[tuple[str, str, str]]:
+    """(option, command as `group sub`, its help) for every option of every registered kbmc command."""
+    import click
+    import typer.main
+
+    from kbmc.cli.main import app, register_groups
+
+    register_groups()
+    found: list[tuple[str, str, str]] = []
+
+    def walk(command: click.Command, path: list[str]) -> None:
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                walk(sub, [*path, name])
+            return
+        for p in command.params:
+            if isinstance(p, click.Option):
+                found.extend((opt, " ".join(path), p.help or "") for opt in p.opts)
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+def _commands_with(option: str) -> set[str]:
+    return {path for opt, path, _ in _options() if opt == option}
+
+
+def test_every_namespace_and_release_option_is_in_these_tests() -> None:
+    assert _commands_with("--namespace") == set(NAMESPACE_COMMANDS)
+    assert _commands_with("--release") == set(RELEASE_COMMANDS)
+
+
+@pytest.mark.parametrize("command", list(NAMESPACE_COMMANDS))
+@pytest.mark.parametrize("value", ["BAD_NS", "", "kb.system", "a" * 64])
+def test_every_namespace_flag_is_a_namespace_name(kbmc, no_kubeconfig, command, value) -> None:
+    """Refused offline (no kubeconfig at all: no cluster could have been called), in one line, as `--namespace`."""
+    r = kbmc("--context", "cp", *NAMESPACE_COMMANDS[command], "-n", value)
+    one_error(r, "--namespace: ")
+
+
+@pytest.mark.parametrize("command", list(RELEASE_COMMANDS))
+@pytest.mark.parametrize("value", ["Bad Release", "", "kube.blocks", "a" * 54])
+def test_every_release_flag_is_a_helm_release_name(kbmc, no_kubeconfig, command, value) -> None:
+    r = kbmc("--context", "cp", *RELEASE_COMMANDS[command], "--release", value)
+    one_error(r, "--release: release name")
+
+
+def test_the_namespace_and_release_options_read_the_same_everywhere() -> None:
+    """One flag, one meaning: the KubeBlocks namespace and the release are described alike in every command."""
+    helps: dict[str, set[str]] = {"--namespace": set(), "--release": set()}
+    for option, path, help_text in _options():
+        if option == "--release" or (option == "--namespace" and path.split()[0] in ("doctor", "operator",
+                                                                                     "contexts", "env")):
+            helps[option].add(help_text)
+    assert helps == {"--namespace": {"KubeBlocks namespace (default: kbmc.yaml's, else kb-system)."},
+                     "--release": {"Release name (default: kbmc.yaml's, else kubeblocks)."}}
+
+
+# ---- context arguments of `kbmc contexts`: checked first, never suggested back --------------------------
+
+
+@pytest.mark.parametrize("command", ["disable", "enable", "add", "remove"])
+@pytest.mark.parametrize(("context", "message"), [
+    ("", "context name must not be empty"),
+    ("k8s-1,k8s-2", "contains a comma"),
+    (" k8s-1", "white space"),
+    ('k8s"1', "double quote"),
+])
+def test_contexts_arguments_are_context_names(kbmc, no_kubeconfig, command, context, message) -> None:
+    r = kbmc("--context", "cp", "contexts", command, context)
+    one_error(r, message)
+    assert "kbmc contexts add" not in r.stderr  # no command naming the bad input to run next
+
+
+def test_a_comma_list_is_told_to_be_separate_arguments(kbmc, no_kubeconfig) -> None:
+    r = kbmc("--context", "cp", "contexts", "disable", "k8s-1,k8s-2")
+    one_error(r, "pass one context per argument: k8s-1 k8s-2")
+    r = kbmc("--context", "cp", "contexts", "disable", "k8s-3", "k8s-1,k8s-2")  # any of them
+    one_error(r, "'k8s-1,k8s-2' contains a comma")
