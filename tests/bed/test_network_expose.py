@@ -381,3 +381,12 @@ def test_a_pod_that_moved_leaves_no_service_behind(kbmc, bed, registry, layout) 
     assert {row["context"] for row in out["endpoints"] if row["pod"] == moved} == {"k8s-3"}
     again = expose(kbmc, bed, layout, "-o", "json")
     assert again.code == 0 and json.loads(again.stdout)["removed"] == {}, again.output
+    # --component narrows what is exposed, not which pods count as still there: the other Services stay.
+    proxy = f"{name}-proxy-0"
+    add_pod(registry, layout, "k8s-1", proxy)
+    registry.for_context("k8s-1").patch(resource_path("v1", "pods", ns, proxy), {"metadata": {"labels": {
+        "apps.kubeblocks.io/component-name": "proxy"}}})
+    one = expose(kbmc, bed, layout, "--component", "proxy", "-o", "json")
+    assert one.code == 0 and json.loads(one.stdout)["removed"] == {}, one.output
+    assert set(services(registry, "k8s-1", ns)) == {f"{name}-etcd-0-ext", f"{proxy}-ext"}
+    assert set(services(registry, "k8s-3", ns)) == {f"{moved}-ext", f"{name}-etcd-2-ext"}
