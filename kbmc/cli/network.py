@@ -198,14 +198,19 @@ def expose(
         apis += [a for a in ("v1", "v1alpha1") if a not in apis]
         result = core.expose(registry, params, apis, on_event=state.out.info)
         if dry_run:
-            _print_plan(state, {"actions": [a.as_dict() for a in result.actions]})
+            _print_plan(state, {"actions": [a.as_dict() for a in result.actions], "remove": result.removed})
         elif state.out.machine:
-            state.out.data({"endpoints": [e.as_dict() for e in result.endpoints], "errors": result.errors})
+            state.out.data({"endpoints": [e.as_dict() for e in result.endpoints], "removed": result.removed,
+                            "errors": result.errors})
         else:
             state.out.table(f"endpoints of {namespace}/{name} ({service_type})",
                             ["POD", "CONTEXT", "COMPONENT", "ROLE", "PORT", "ADDRESS"],
-                            [[e.pod, e.context, e.component, e.role, e.port_name, e.address]
-                             for e in result.endpoints])
+                            [[e.pod, e.context, e.component, e.role, e.port_name,
+                              f"not exposed: {e.error}" if e.error else e.address] for e in result.endpoints])
+        verb = "would remove" if dry_run else "removed"
+        for c, stale in result.removed.items():
+            for svc, pod in stale.items():
+                state.out.info(f"{c}: {verb} stale Service {svc} (pod {pod} is no longer in {c})")
     for c, error in result.errors.items():
         state.out.error(f"{c}: {error}")
     if not delete and result.timed_out:

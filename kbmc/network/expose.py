@@ -9,6 +9,7 @@ nothing and `--delete` removes exactly what kbmc created.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,10 +59,11 @@ class Endpoint:
     service: str
     port_name: str
     address: str  # address:port, or "pending" / why there is none
+    error: str | None = None  # why this pod is not exposed (its only row then)
 
     def as_dict(self) -> dict[str, Any]:
         return {"pod": self.pod, "context": self.context, "component": self.component, "role": self.role,
-                "service": self.service, "port": self.port_name, "address": self.address}
+                "service": self.service, "port": self.port_name, "address": self.address, "error": self.error}
 
 
 @dataclass
@@ -69,6 +71,8 @@ class ExposeResult:
     endpoints: list[Endpoint] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
     deleted: dict[str, list[str]] = field(default_factory=dict)
+    # Per data plane: kbmc's `-ext` Services of this Cluster whose pod is no longer there -> that pod.
+    removed: dict[str, dict[str, str]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     timed_out: str | None = None  # why --wait gave up (the endpoints then show what is still pending)
 
@@ -151,18 +155,33 @@ def service_for(pod: dict[str, Any], params: ExposeParams) -> dict[str, Any] | s
     ports = container_ports(pod, params.port)
     if not ports:
         return f"pod {pod_name} declares no container port{' ' + params.port if params.port else ''}; pass --port"
-    spec_ports = []
-    for i, p in enumerate(ports):
-        name = p.get("name") or f"port-{p['containerPort']}"
-        spec_ports.append({"name": name[:15] if name else f"p{i}", "port": int(p["containerPort"]),
-                           "targetPort": int(p["containerPort"]), "protocol": p.get("protocol") or "TCP"})
     return {
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": service_name(pod_name), "namespace": params.namespace,
                      "labels": {MANAGED_BY: "kbmc", EXPOSE: params.name, EXPOSED_POD: pod_name}},
-        "spec": {"type": params.service_type, "ports": spec_ports,
+        "spec": {"type": params.service_type, "ports": service_ports(ports),
                  "selector": {INSTANCE: params.name, COMPONENT: labels.get(COMPONENT, ""), key: pod_name}},
     }
+
+
+def service_ports(ports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Service's ports: one per (number, protocol), each with a name unique in the Service and valid as an
+    IANA_SVC_NAME (the API server refuses two ports of one name, e.g. unnamed 53/TCP and 53/UDP)."""
+    unique: dict[tuple[int, str], dict[str, Any]] = {}
+    for p in ports:
+        unique.setdefault((int(p["containerPort"]), p.get("protocol") or "TCP"), p)
+    repeated = {n for n, _ in unique if sum(1 for m, _ in unique if m == n) > 1}
+    taken: set[str] = set()
+    spec_ports = []
+    for i, ((number, protocol), p) in enumerate(unique.items()):
+        # A container port's own name is a valid IANA_SVC_NAME already (the API server checked the pod).
+        candidates = [p.get("name"), f"port-{number}" if number not in repeated else None,
+                      f"port-{number}-{protocol.lower()}"]
+        name = next((c for c in candidates if c and c not in taken), None) or next(
+            f"p{j}" for j in itertools.count(i) if f"p{j}" not in taken)
+        taken.add(name)
+        spec_ports.append({"name": name, "port": number, "targetPort": number, "protocol": protocol})
+    return spec_ports
 
 
 def _pods(registry: ClientRegistry, ctx: str, params: ExposeParams) -> list[dict[str, Any]]:
@@ -214,50 +233,100 @@ def expose(registry: ClientRegistry, params: ExposeParams, apis: list[str],
     note = on_event or (lambda _m: None)
     result = ExposeResult()
 
-    def per_context(ctx: str) -> tuple[list[Action], list[Endpoint], list[str]]:
-        actions, rows, problems = [], [], []
+    def expose_pod(ctx: str, pod: dict[str, Any]) -> tuple[Action | None, list[Endpoint], tuple[str, str] | None]:
+        """One pod: its Service applied (server-side dry run with --dry-run) and its rows, or why it is not
+        exposed (the error line, and the short reason its row shows)."""
         client = registry.for_context(ctx)
-        for pod in _pods(registry, ctx, params):
-            svc = service_for(pod, params)
-            if isinstance(svc, str):
-                problems.append(svc)
-                continue
-            path = resource_path("v1", "services", params.namespace, svc["metadata"]["name"])
+        pod_name = pod["metadata"]["name"]
+        svc = service_for(pod, params)
+        if isinstance(svc, str):
+            return None, [], (svc, svc)
+        name = svc["metadata"]["name"]
+        path = resource_path("v1", "services", params.namespace, name)
+        try:
             existing = client.get_or_none(path)
-            if existing is not None and ((existing["metadata"].get("labels") or {}).get(EXPOSED_POD)
-                                         != pod["metadata"]["name"]):
+            if existing is not None and (existing["metadata"].get("labels") or {}).get(EXPOSED_POD) != pod_name:
                 # Never repoint a Service that is not this pod's own (the user's, or kbmc's for another pod).
-                problems.append(f"Service {svc['metadata']['name']} already exists and does not expose pod "
-                                f"{pod['metadata']['name']}; left unchanged (rename or delete it, then re-run)")
-                continue
-            actions.append(Action("service", ctx, obj=svc))
-            if params.dry_run:
+                return None, [], (f"Service {name} already exists and does not expose pod {pod_name}; left "
+                                  "unchanged (rename or delete it, then re-run)",
+                                  f"Service {name} already exists for something else")
+            # With --dry-run the API server still checks the Service, so the plan fails where the run would.
+            applied = client.apply(path, svc, dry_run=params.dry_run)
+        except ApiError as exc:
+            if exc.field_conflicts:
+                # One line: what conflicted, whose it is, and what to do (kbmc never takes fields over by force).
+                return None, [], (f"Service {name}: {exc.conflict_summary}; kbmc does not take over another "
+                                  f"manager's fields: undo that change, or delete Service {name} (kbmc re-creates "
+                                  "it; its node port may change), then re-run", exc.conflict_summary)
+            return None, [], (f"Service {name} for pod {pod_name}: {exc.summary}", exc.summary)
+        action = Action("service", ctx, obj=svc)
+        if params.dry_run:
+            return action, [], None
+        note(f"{ctx}: Service {name} -> pod {pod_name}")
+        try:
+            return action, _endpoints(registry, ctx, pod, applied, params), None
+        except ApiError as exc:
+            why = f"Service {name} is applied but its address is unknown: {exc.summary}"
+            return action, [], (f"{why} (pod {pod_name})", why)
+
+    def remove_stale(ctx: str) -> tuple[dict[str, str], list[str]]:
+        """kbmc's own `-ext` Services of this Cluster whose pod is no longer in this data plane (it moved to
+        another one, or is gone): removed, or with --dry-run only listed. A user's Service is never touched."""
+        client = registry.for_context(ctx)
+        here = {p["metadata"]["name"] for p in client.get(
+            resource_path("v1", "pods", params.namespace), labelSelector=f"{INSTANCE}={params.name}").get("items", [])}
+        ours = client.get(resource_path("v1", "services", params.namespace),
+                          labelSelector=f"{MANAGED_BY}=kbmc,{EXPOSE}={params.name}").get("items", [])
+        removed, problems = {}, []
+        for svc in sorted(ours, key=lambda s: s["metadata"]["name"]):
+            name, labels = svc["metadata"]["name"], svc["metadata"].get("labels") or {}
+            pod_name = labels.get(EXPOSED_POD)
+            if not pod_name or pod_name in here or not name.endswith(SUFFIX):
                 continue
             try:
-                applied = client.apply(path, svc)
+                if not params.dry_run:
+                    client.delete(resource_path("v1", "services", params.namespace, name))
             except ApiError as exc:
-                if not exc.field_conflicts:
-                    raise
-                # One line: what conflicted, whose it is, and what to do (kbmc never takes fields over by force).
-                name = svc["metadata"]["name"]
-                problems.append(f"Service {name}: {exc.conflict_summary}; kbmc does not take over another "
-                                f"manager's fields: undo that change, or delete Service {name} (kbmc re-creates it; "
-                                "its node port may change), then re-run")
+                problems.append(f"stale Service {name} (pod {pod_name} is no longer here) could not be removed: "
+                                f"{exc.summary}")
                 continue
-            note(f"{ctx}: Service {svc['metadata']['name']} -> pod {pod['metadata']['name']}")
-            rows += _endpoints(registry, ctx, pod, applied, params)
-        return actions, rows, problems
+            removed[name] = pod_name
+        return removed, problems
+
+    def per_context(ctx: str) -> tuple[list[Action], list[Endpoint], list[str], dict[str, str]]:
+        actions: list[Action] = []
+        rows: list[Endpoint] = []
+        problems: list[str] = []
+        for pod in _pods(registry, ctx, params):
+            # One pod's failure is that pod's: every other pod of this data plane is still exposed and listed.
+            action, pod_rows, problem = expose_pod(ctx, pod)
+            if action is not None:
+                actions.append(action)
+            rows += pod_rows
+            if problem is not None:
+                line, why = problem
+                problems.append(line)
+                labels = pod["metadata"].get("labels") or {}
+                rows.append(Endpoint(pod["metadata"]["name"], ctx, labels.get(COMPONENT, "-"), labels.get(ROLE, "-"),
+                                     service_name(pod["metadata"]["name"]), "-", "not exposed", error=why))
+        try:
+            removed, stale_problems = remove_stale(ctx)
+        except ApiError as exc:
+            removed, stale_problems = {}, [f"stale Services not checked: {exc.summary}"]
+        return actions, rows, problems + stale_problems, removed
 
     for r in fan_out(params.data_planes, per_context):
         if not r.ok or r.value is None:
             result.errors[r.context] = r.reason
             continue
-        actions, rows, problems = r.value
+        actions, rows, problems, removed = r.value
         result.actions += actions
         result.endpoints += rows
+        if removed:
+            result.removed[r.context] = removed
         if problems:
             result.errors[r.context] = "; ".join(problems)
-    if not result.actions and not result.errors:
+    if not result.actions and not result.errors and not result.removed:
         raise OperationError(f"Cluster {params.name} has no pods in {', '.join(params.data_planes)} yet "
                              f"(labels {INSTANCE}={params.name}, {COMPONENT})")
     if params.wait and params.service_type == "LoadBalancer" and not params.dry_run:
@@ -269,16 +338,21 @@ def wait_addresses(registry: ClientRegistry, params: ExposeParams,
                    endpoints: list[Endpoint]) -> tuple[list[Endpoint], str | None]:
     """The endpoints as last seen, and why the wait gave up (None when every address came)."""
     latest = list(endpoints)
+    failed = [e for e in endpoints if e.error is not None]  # kept as they are: nothing to wait for
+    exposed = {(e.context, e.pod) for e in endpoints if e.error is None}
+    order = {key: i for i, key in reversed(list(enumerate((e.context, e.pod) for e in endpoints)))}
 
     def check() -> Poll:
         fresh: list[Endpoint] = []
-        for ctx in dict.fromkeys(e.context for e in endpoints):
+        for ctx in dict.fromkeys(ctx for ctx, _ in exposed):
             for pod in _pods(registry, ctx, params):
+                if (ctx, pod["metadata"]["name"]) not in exposed:
+                    continue
                 svc = registry.for_context(ctx).get_or_none(
                     resource_path("v1", "services", params.namespace, service_name(pod["metadata"]["name"])))
                 if svc is not None:
                     fresh += _endpoints(registry, ctx, pod, svc, params)
-        latest[:] = fresh
+        latest[:] = sorted(fresh + failed, key=lambda e: order.get((e.context, e.pod), len(order)))
         pending = [e.service for e in fresh if e.address == "pending"]
         return Poll(not pending, f"no address yet for {', '.join(dict.fromkeys(pending))}" if pending else None)
 

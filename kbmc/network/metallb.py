@@ -256,8 +256,12 @@ def controller_available(registry: ClientRegistry, context: str) -> Poll:
 
 
 def apply_through_webhook(registry: ClientRegistry, context: str, obj: dict[str, Any], *, timeout: float,
-                          dry_run: bool = False, sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
-    """Server-side apply, retried with backoff while MetalLB's webhook does not answer (or the CRD is new)."""
+                          dry_run: bool = False, sleep: Callable[[float], None] = time.sleep,
+                          given_timeout: float | None = None) -> dict[str, Any]:
+    """Server-side apply, retried with backoff while MetalLB's webhook does not answer (or the CRD is new).
+
+    `timeout` is what is left of the user's --timeout; `given_timeout` is that --timeout, which a timeout
+    message reports (the time left, e.g. 9.99548s of 10s, means nothing to the user)."""
     client = registry.for_context(context)
     meta = obj["metadata"]
     path = resource_path(API, obj["kind"].lower() + "s", meta["namespace"], meta["name"])
@@ -295,7 +299,8 @@ def apply_through_webhook(registry: ClientRegistry, context: str, obj: dict[str,
             raise
         if webhook:
             raise OperationError(
-                f"{context}: MetalLB's validating webhook {webhook[0]} did not answer within {timeout:g}s "
+                f"{context}: MetalLB's validating webhook {webhook[0]} did not answer within "
+                f"{given_timeout if given_timeout is not None else timeout:g}s (--timeout) "
                 f"(last: {exc.last_reason}); until it does, the API server refuses every {obj['kind']}, so no "
                 f"LoadBalancer Service gets an address (metallb issues #1540/#1612)",
                 hint=f"check the {CONTROLLER} pods and the metallb-webhook-service endpoints in {NAMESPACE}") from None
@@ -327,13 +332,14 @@ def run(registry: ClientRegistry, runner: Runner, params: MetallbParams, planned
                  timeout=params.timeout, interval=1.0)
         # The webhook answers when a server-side dry run of the pool is accepted.
         apply_through_webhook(registry, ctx, pool(member), timeout=max(1.0, deadline - time.monotonic()),
-                              dry_run=True)
+                              dry_run=True, given_timeout=params.timeout)
         for obj, attr in ((pool(member), "pool"), (advertisement(), "advertisement")):
             client = registry.for_context(ctx)
             meta = obj["metadata"]
             path = resource_path(API, obj["kind"].lower() + "s", meta["namespace"], meta["name"])
             before = client.get_or_none(path)
-            after = apply_through_webhook(registry, ctx, obj, timeout=max(1.0, deadline - time.monotonic()))
+            after = apply_through_webhook(registry, ctx, obj, timeout=max(1.0, deadline - time.monotonic()),
+                                          given_timeout=params.timeout)
             if before is None:
                 state = "created"
             elif before["metadata"]["resourceVersion"] == after["metadata"]["resourceVersion"]:

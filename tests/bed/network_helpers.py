@@ -56,3 +56,16 @@ def mesh_peers(registry: ClientRegistry, context: str) -> list[str]:
     secret = registry.for_context(context).get_or_none(
         resource_path("v1", "secrets", "kube-system", "cilium-clustermesh"))
     return sorted((secret or {}).get("data") or {})
+
+
+METALLB_NS = "metallb-system"
+
+
+def metallb_snapshot(registry: ClientRegistry, ctx: str) -> tuple[object, object]:
+    """Whether MetalLB's namespace exists, and its pool's spec and version (MetalLB may be there from an earlier
+    test): equal before and after a command that must change nothing."""
+    client = registry.for_context(ctx)
+    namespace = client.get_or_none(resource_path("v1", "namespaces", name=METALLB_NS))
+    pool = client.get_or_none(resource_path("metallb.io/v1beta1", "ipaddresspools", METALLB_NS, "kbmc")) \
+        if namespace is not None else None
+    return (namespace is not None, pool and (pool["spec"], pool["metadata"]["resourceVersion"]))

@@ -23,9 +23,22 @@ EXTERNAL = {"k8s-1": "198.51.100.11", "k8s-2": "198.51.100.12", "k8s-3": "198.51
 ROLES = {0: "leader", 1: "follower"}  # pod 2: no role label yet
 
 
+# A second node in k8s-2, listed before the pod's own node: an endpoint must use the pod's own node.
+SPARE = {"InternalIP": "192.0.2.22", "ExternalIP": "198.51.100.22"}
+
+
+def add_node(registry: ClientRegistry, ctx: str, node: str, internal: str, external: str) -> None:
+    client = registry.for_context(ctx)
+    client.create(resource_path("v1", "nodes"), {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})
+    client.patch(resource_path("v1", "nodes", name=node) + "/status", {"status": {"addresses": [
+        {"type": "InternalIP", "address": internal}, {"type": "ExternalIP", "address": external},
+        {"type": "Hostname", "address": node}]}})
+
+
 @pytest.fixture
 def layout(bed, registry: ClientRegistry, make_namespace) -> Iterator[dict[str, Any]]:
-    """A v1alpha1 etcd Cluster in cp; its pods 0,1,2 in k8s-1,2,3 (ordinal N -> placement[N % 3]); one node each."""
+    """A v1alpha1 etcd Cluster in cp; its pods 0,1,2 in k8s-1,2,3 (ordinal N -> placement[N % 3]); one node each,
+    and in k8s-2 a second node, without pods, that the API lists first."""
     Crds(registry).use("v1alpha1")
     ns = make_namespace("cp", *PLANES)
     name = f"etcd-{secrets.token_hex(3)}"
@@ -36,10 +49,7 @@ def layout(bed, registry: ClientRegistry, make_namespace) -> Iterator[dict[str, 
     for i, ctx in enumerate(PLANES):
         client = registry.for_context(ctx)
         node = f"node-{name}-{i}"
-        client.create(resource_path("v1", "nodes"), {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})
-        client.patch(resource_path("v1", "nodes", name=node) + "/status", {"status": {"addresses": [
-            {"type": "InternalIP", "address": INTERNAL[ctx]}, {"type": "ExternalIP", "address": EXTERNAL[ctx]},
-            {"type": "Hostname", "address": node}]}})
+        add_node(registry, ctx, node, INTERNAL[ctx], EXTERNAL[ctx])
         nodes[ctx] = node
         pod = f"{name}-etcd-{i}"
         labels = {"app.kubernetes.io/instance": name, "app.kubernetes.io/managed-by": "kubeblocks",
@@ -50,8 +60,12 @@ def layout(bed, registry: ClientRegistry, make_namespace) -> Iterator[dict[str, 
             "apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod, "labels": labels},
             "spec": {"nodeName": node, "containers": [{"name": "etcd", "image": "etcd:3.5", "ports": [
                 {"name": "client", "containerPort": 2379}, {"name": "peer", "containerPort": 2380}]}]}})
+    spare = f"node-{name}-0-spare"  # sorts before node-<name>-1, the pod's own node in k8s-2
+    add_node(registry, "k8s-2", spare, SPARE["InternalIP"], SPARE["ExternalIP"])
+    assert [n["metadata"]["name"] for n in registry.for_context("k8s-2").get(resource_path("v1", "nodes"))["items"]
+            if n["metadata"]["name"] in (spare, nodes["k8s-2"])] == [spare, nodes["k8s-2"]]
     yield {"name": name, "ns": ns, "nodes": nodes}
-    for ctx, node in nodes.items():
+    for ctx, node in [*nodes.items(), ("k8s-2", spare)]:
         registry.for_context(ctx).delete(resource_path("v1", "nodes", name=node))
 
 
@@ -153,18 +167,22 @@ def test_a_cluster_that_does_not_exist_is_bad_input(kbmc, bed, registry, layout)
     assert all(services(registry, ctx, layout["ns"]) == {} for ctx in PLANES)
 
 
-def test_unknown_service_type_is_a_usage_error(kbmc, bed, layout) -> None:
+def test_unknown_service_type_is_a_usage_error(kbmc, bed, registry, layout) -> None:
     r = expose(kbmc, bed, layout, "--type", "ClusterIP")
-    assert r.code == 2 and "ClusterIP" in r.stderr
+    assert r.code == 2 and "ClusterIP" in r.stderr, r.output
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.output, r.stderr
+    assert all(services(registry, ctx, layout["ns"]) == {} for ctx in PLANES)
 
 
-def add_pod(registry: ClientRegistry, layout: dict[str, Any], ctx: str, pod: str) -> None:
+def add_pod(registry: ClientRegistry, layout: dict[str, Any], ctx: str, pod: str,
+            ports: list[dict[str, Any]] | None = None) -> None:
     labels = {"app.kubernetes.io/instance": layout["name"], "apps.kubeblocks.io/component-name": "etcd",
               "apps.kubeblocks.io/pod-name": pod}
     registry.for_context(ctx).create(resource_path("v1", "pods", layout["ns"]), {
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod, "labels": labels},
-        "spec": {"nodeName": layout["nodes"][ctx], "containers": [{"name": "etcd", "image": "etcd:3.5", "ports": [
-            {"name": "client", "containerPort": 2379}]}]}})
+        "spec": {"nodeName": layout["nodes"][ctx], "containers": [{"name": "etcd", "image": "etcd:3.5", "ports":
+                                                                   ports or [{"name": "client",
+                                                                              "containerPort": 2379}]}]}})
 
 
 def test_long_pod_names_sharing_a_prefix_get_one_valid_service_each(kbmc, bed, registry, layout) -> None:
@@ -245,12 +263,130 @@ def test_an_apply_conflict_is_one_line_with_its_owner_and_the_fix(kbmc, bed, reg
         force=True)
     r = expose(kbmc, bed, layout)
     assert r.code == 1, r.output
-    lines = [line for line in r.stderr.splitlines() if "conflict" in line]
+    lines = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert lines == [f'error: k8s-2: Service {svc}: apply conflict: .spec.ports[port=2379,protocol="TCP"].targetPort '
                      'owned by field manager "kubectl-edit"; kbmc does not take over another manager\'s fields: undo '
                      f'that change, or delete Service {svc} (kbmc re-creates it; its node port may change), then '
                      're-run'], r.stderr
     assert "k8s-2: k8s-2" not in r.stderr and "Traceback" not in r.output
+    assert "not exposed: apply conflict: " in r.stderr  # the pod's row says why
     ports = {p["port"]: p for p in registry.for_context("k8s-2").get(path)["spec"]["ports"]}
     assert ports[2379]["targetPort"] == 12379  # theirs stays
     assert f"{name}-etcd-0-ext" in services(registry, "k8s-1", ns)  # the other clusters were not held up
+
+
+def test_unnamed_ports_of_one_number_get_one_valid_service_in_plan_and_run(kbmc, bed, registry, layout) -> None:
+    name, ns = layout["name"], layout["ns"]
+    pod = f"{name}-dns-0"
+    add_pod(registry, layout, "k8s-3", pod, ports=[{"containerPort": 53, "protocol": "TCP"},
+                                                   {"containerPort": 53, "protocol": "UDP"},
+                                                   {"containerPort": 9153}])
+    # The dry run asks the API server (server-side dry run), so it accepts what the run then applies.
+    dry = expose(kbmc, bed, layout, "--dry-run", "-o", "json")
+    assert dry.code == 0, dry.output
+    planned = {a["apply"]["name"]: a["apply"]["object"] for a in json.loads(dry.stdout)["actions"]}
+    assert services(registry, "k8s-3", ns) == {}
+    r = expose(kbmc, bed, layout, "-o", "json")
+    assert r.code == 0, r.output
+    svc = services(registry, "k8s-3", ns)[f"{pod}-ext"]
+    assert [(p["name"], p["port"], p["protocol"]) for p in svc["spec"]["ports"]] == [
+        ("port-53-tcp", 53, "TCP"), ("port-53-udp", 53, "UDP"), ("port-9153", 9153, "TCP")]
+    assert [p["name"] for p in planned[f"{pod}-ext"]["spec"]["ports"]] == ["port-53-tcp", "port-53-udp", "port-9153"]
+    rows = [row for row in json.loads(r.stdout)["endpoints"] if row["pod"] == pod]
+    assert [(row["port"], row["address"].split(":")[0], row["error"]) for row in rows] == [
+        (n, INTERNAL["k8s-3"], None) for n in ("port-53-tcp", "port-53-udp", "port-9153")]
+
+
+def wait_for_quota(registry: ClientRegistry, ctx: str, ns: str, name: str) -> None:
+    """Until the quota controller has counted the namespace (before that, admission refuses every Service)."""
+    path = resource_path("v1", "resourcequotas", ns, name)
+    for _ in range(300):
+        if (registry.for_context(ctx).get(path).get("status") or {}).get("hard"):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"ResourceQuota {ns}/{name} in {ctx} has no status after 30s")
+
+
+def test_a_pod_whose_service_the_api_server_refuses_fails_alone(kbmc, bed, registry, layout) -> None:
+    name, ns = layout["name"], layout["ns"]
+    late = f"{name}-etcd-3"
+    add_pod(registry, layout, "k8s-1", late)  # sorts after etcd-0, also in k8s-1
+    # Room for one Service in k8s-1: the API server refuses the second (403, exceeded quota).
+    registry.for_context("k8s-1").create(resource_path("v1", "resourcequotas", ns), {
+        "apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "one-service"},
+        "spec": {"hard": {"services": "1"}}})
+    wait_for_quota(registry, "k8s-1", ns, "one-service")
+    r = expose(kbmc, bed, layout, "-o", "json")
+    assert r.code == 1, r.output
+    rows = json.loads(r.stdout)["endpoints"]
+    # Every other pod, in k8s-1 too, is exposed and listed; the refused pod's row says why.
+    assert [(row["pod"], row["context"], row["port"]) for row in rows] == [
+        (f"{name}-etcd-0", "k8s-1", "client"), (f"{name}-etcd-0", "k8s-1", "peer"),
+        (late, "k8s-1", "-"),
+        (f"{name}-etcd-1", "k8s-2", "client"), (f"{name}-etcd-1", "k8s-2", "peer"),
+        (f"{name}-etcd-2", "k8s-3", "client"), (f"{name}-etcd-2", "k8s-3", "peer")]
+    failed = next(row for row in rows if row["pod"] == late)
+    assert failed["address"] == "not exposed" and "exceeded quota" in failed["error"], failed
+    assert all(row["error"] is None and row["address"].startswith("192.0.2.") for row in rows if row is not failed)
+    assert list(services(registry, "k8s-1", ns)) == [f"{name}-etcd-0-ext"]
+    assert list(services(registry, "k8s-2", ns)) == [f"{name}-etcd-1-ext"]
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: k8s-1: Service {late}-ext for pod {late}: forbidden"
+                                                     ) and "exceeded quota" in errors[0], r.stderr
+    assert "Traceback" not in r.output
+    # The dry run asks the API server too: it plans what the run does and fails where the run fails.
+    dry = expose(kbmc, bed, layout, "--dry-run", "-o", "json")
+    assert dry.code == 1, dry.output
+    assert [a["apply"]["name"] for a in json.loads(dry.stdout)["actions"]] == [
+        f"{name}-etcd-{i}-ext" for i in range(3)]
+    assert f"k8s-1: Service {late}-ext for pod {late}: forbidden" in dry.stderr
+    table = expose(kbmc, bed, layout)
+    assert table.code == 1 and "not exposed: forbidden (403)" in table.stderr, table.output
+
+
+def test_a_pod_that_moved_leaves_no_service_behind(kbmc, bed, registry, layout) -> None:
+    name, ns = layout["name"], layout["ns"]
+    moved = f"{name}-etcd-1"
+    assert expose(kbmc, bed, layout).code == 0
+    # Services kbmc must leave alone in k8s-2: the user's own, and kbmc's for another Cluster.
+    k8s2 = registry.for_context("k8s-2")
+    k8s2.create(resource_path("v1", "services", ns), {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": f"{moved}-mine"},
+        "spec": {"selector": {"apps.kubeblocks.io/pod-name": moved}, "ports": [{"port": 2379}]}})
+    k8s2.create(resource_path("v1", "services", ns), {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "other-etcd-0-ext", "labels": {
+            "app.kubernetes.io/managed-by": "kbmc", "kbmc.io/expose": "other", "kbmc.io/pod": "other-etcd-0"}},
+        "spec": {"selector": {"apps.kubeblocks.io/pod-name": "other-etcd-0"}, "ports": [{"port": 2379}]}})
+    # The pod moves to k8s-3 (as after a change of placement).
+    # No kubelet here to confirm a graceful deletion: the pod goes at once.
+    k8s2.request("DELETE", resource_path("v1", "pods", ns, moved),
+                 body={"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0})
+    assert k8s2.get_or_none(resource_path("v1", "pods", ns, moved)) is None
+    add_pod(registry, layout, "k8s-3", moved)
+    before = set(services(registry, "k8s-2", ns))
+
+    dry = expose(kbmc, bed, layout, "--dry-run", "-o", "json")
+    assert dry.code == 0, dry.output
+    assert json.loads(dry.stdout)["remove"] == {"k8s-2": {f"{moved}-ext": moved}}
+    assert f"k8s-2: would remove stale Service {moved}-ext (pod {moved} is no longer in k8s-2)" in dry.stderr
+    assert set(services(registry, "k8s-2", ns)) == before
+
+    r = expose(kbmc, bed, layout, "-o", "json")
+    assert r.code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["removed"] == {"k8s-2": {f"{moved}-ext": moved}}
+    assert f"k8s-2: removed stale Service {moved}-ext (pod {moved} is no longer in k8s-2)" in r.stderr
+    assert set(services(registry, "k8s-2", ns)) == {f"{moved}-mine", "other-etcd-0-ext"}
+    assert set(services(registry, "k8s-3", ns)) == {f"{moved}-ext", f"{name}-etcd-2-ext"}
+    assert {row["context"] for row in out["endpoints"] if row["pod"] == moved} == {"k8s-3"}
+    again = expose(kbmc, bed, layout, "-o", "json")
+    assert again.code == 0 and json.loads(again.stdout)["removed"] == {}, again.output
+    # --component narrows what is exposed, not which pods count as still there: the other Services stay.
+    proxy = f"{name}-proxy-0"
+    add_pod(registry, layout, "k8s-1", proxy)
+    registry.for_context("k8s-1").patch(resource_path("v1", "pods", ns, proxy), {"metadata": {"labels": {
+        "apps.kubeblocks.io/component-name": "proxy"}}})
+    one = expose(kbmc, bed, layout, "--component", "proxy", "-o", "json")
+    assert one.code == 0 and json.loads(one.stdout)["removed"] == {}, one.output
+    assert set(services(registry, "k8s-1", ns)) == {f"{name}-etcd-0-ext", f"{proxy}-ext"}
+    assert set(services(registry, "k8s-3", ns)) == {f"{moved}-ext", f"{name}-etcd-2-ext"}

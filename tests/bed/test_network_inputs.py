@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kbmc.clients import ClientRegistry
-from tests.bed.network_helpers import cilium_config, clear_cilium, write_topology
+from tests.bed.network_helpers import cilium_config, clear_cilium, metallb_snapshot, write_topology
 
 PLANES = ["k8s-1", "k8s-2", "k8s-3"]
 
@@ -45,11 +45,14 @@ def test_bad_topology_is_refused_before_any_cluster(kbmc, bed, registry, tmp_pat
                                                     case: str, command: str) -> None:
     extra, message = TOPOLOGIES[case]
     write_topology(tmp_path / "kbmc.yaml", PLANES, **extra)
+    metallb_before = {ctx: metallb_snapshot(registry, ctx) for ctx in PLANES}
     r = kbmc("network", command, kubeconfig=bed.kubeconfig_path)
     assert r.code == 2, r.output
     assert message in r.stderr and "Traceback" not in r.output
-    assert cilium_env() == []
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert cilium_env() == []  # neither cilium nor helm ran
     assert all(cilium_config(registry, ctx) is None for ctx in PLANES)
+    assert {ctx: metallb_snapshot(registry, ctx) for ctx in PLANES} == metallb_before
 
 
 def test_cilium_missing_from_path_says_how_to_install_it(kbmc, bed, registry, tmp_path: Path, cilium_env,

@@ -20,7 +20,7 @@ import pytest
 
 from kbmc.clients import ClientRegistry, resource_path
 from tests.bed.admission import AdmissionServer
-from tests.bed.network_helpers import write_topology
+from tests.bed.network_helpers import metallb_snapshot, write_topology
 from tests.testbed.crds import CrdsUnavailable
 from tests.testbed.kubelet import mark_pods_ready
 from tests.testbed.metallb import chart_dir
@@ -192,7 +192,7 @@ def test_no_webhook_answering_times_out_naming_the_webhook(kbmc, bed, registry, 
     failure = rows["k8s-1"]["pool"]
     # The row names its context; the message does not again.
     assert failure.startswith("failed: MetalLB's validating webhook ipaddresspoolvalidationwebhook.metallb.io "
-                              "did not answer within"), failure
+                              "did not answer within 30s (--timeout) (last: "), failure  # the --timeout given
     assert "k8s-1: pool failed: MetalLB's validating webhook" in r.stderr and "k8s-1: k8s-1" not in r.output
     assert "no endpoints available" in failure  # what the API server last said: nothing behind the Service
     assert "#1540/#1612" in failure and "no LoadBalancer Service gets an address" in failure
@@ -203,10 +203,10 @@ def test_no_webhook_answering_times_out_naming_the_webhook(kbmc, bed, registry, 
 
 def test_dry_run_prints_helm_and_the_objects_per_cluster_and_changes_nothing(kbmc, bed, registry, tmp_path, chart,
                                                                              helm_env) -> None:
-    before = {ctx: _snapshot(registry, ctx) for ctx in PLANES}
+    before = {ctx: metallb_snapshot(registry, ctx) for ctx in PLANES}
     r = metallb(kbmc, bed, tmp_path, chart, "--dry-run", "-o", "json", ranges={**RANGES, "k8s-2": ["198.51.100.96/28"]})
     assert r.code == 0, r.output
-    assert {ctx: _snapshot(registry, ctx) for ctx in PLANES} == before
+    assert {ctx: metallb_snapshot(registry, ctx) for ctx in PLANES} == before
     plan = json.loads(r.stdout)
     actions = plan["actions"]
     # helm runs where the plan decided to install or upgrade, and only there (MetalLB may be there from an
@@ -224,14 +224,6 @@ def test_dry_run_prints_helm_and_the_objects_per_cluster_and_changes_nothing(kbm
     assert objects[("k8s-2", "advertisement")]["spec"] == {"ipAddressPools": ["kbmc"]}
 
 
-def _snapshot(registry: ClientRegistry, ctx: str) -> tuple[object, object]:
-    """Whether MetalLB's namespace exists, and the pool's version (MetalLB may be there from an earlier test)."""
-    client = registry.for_context(ctx)
-    namespace = client.get_or_none(resource_path("v1", "namespaces", name=NS))
-    pool = pool_of(registry, ctx) if namespace is not None else None
-    return (namespace is not None, pool and (pool["spec"], pool["metadata"]["resourceVersion"]))
-
-
 def test_a_range_holding_the_api_server_address_is_refused(kbmc, bed, registry, tmp_path, chart, helm_env) -> None:
     ranges = {**RANGES, "k8s-3": ["127.0.0.0/30"]}
     r = metallb(kbmc, bed, tmp_path, chart, ranges=ranges)
@@ -239,22 +231,26 @@ def test_a_range_holding_the_api_server_address_is_refused(kbmc, bed, registry, 
     assert "k8s-3: MetalLB range 127.0.0.0/30 contains the cluster's API server address 127.0.0.1" in r.stderr
 
 
-def test_helm_missing_from_path_is_bad_input(kbmc, bed, tmp_path, chart, monkeypatch) -> None:
+def test_helm_missing_from_path_is_bad_input(kbmc, bed, registry, tmp_path, chart, monkeypatch) -> None:
     monkeypatch.setenv("PATH", os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
                                                if not Path(p, "helm").exists()))
+    before = {ctx: metallb_snapshot(registry, ctx) for ctx in PLANES}
     r = metallb(kbmc, bed, tmp_path, chart)
-    assert r.code == 2 and "helm is not installed or not on PATH" in r.stderr and "helm.sh" in r.stderr
+    assert r.code == 2, r.output
+    assert "helm is not installed or not on PATH" in r.stderr and "helm.sh" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.output, r.stderr
+    assert {ctx: metallb_snapshot(registry, ctx) for ctx in PLANES} == before
 
 
 def test_version_with_a_local_chart_of_another_version_is_refused(kbmc, bed, registry, tmp_path, chart,
                                                                   helm_env) -> None:
-    before = {ctx: _snapshot(registry, ctx) for ctx in PLANES}
+    before = {ctx: metallb_snapshot(registry, ctx) for ctx in PLANES}
     r = metallb(kbmc, bed, tmp_path, chart, "--version", "0.14.9")
     assert r.code == 2, r.output
     assert (f"--version 0.14.9 does not apply to the local chart {chart} as helm installs a local chart's own "
             "version, 0.15.2 (drop --version") in r.stderr
     assert "Traceback" not in r.output and len(r.stderr.strip().splitlines()) == 1
-    assert {ctx: _snapshot(registry, ctx) for ctx in PLANES} == before
+    assert {ctx: metallb_snapshot(registry, ctx) for ctx in PLANES} == before
     # The chart's own version is no conflict.
     same = metallb(kbmc, bed, tmp_path, chart, "--version", "0.15.2", "--dry-run", "-o", "json")
     assert same.code == 0, same.output

@@ -120,3 +120,44 @@ def test_version_matching_the_local_chart_or_a_repository_chart_is_accepted(tmp_
 ])
 def test_the_helm_decision(have: str | None, wanted: str | None, expected: str) -> None:
     assert helm_decision(have, wanted) == expected
+
+
+def test_service_port_names_are_unique_and_valid_port_names() -> None:
+    import re
+
+    from kbmc.network.expose import service_ports
+
+    ports = service_ports([{"containerPort": 53, "protocol": "TCP"}, {"containerPort": 53, "protocol": "UDP"},
+                           {"containerPort": 53, "protocol": "UDP"},  # declared twice: one Service port
+                           {"name": "port-80", "containerPort": 81}, {"containerPort": 80},
+                           {"name": "dns", "containerPort": 5353, "protocol": "UDP"},
+                           {"name": "dns", "containerPort": 5353, "protocol": "TCP"},
+                           {"containerPort": 65535, "protocol": "SCTP"}, {"containerPort": 65535}])
+    assert [(p["name"], p["port"], p["protocol"]) for p in ports] == [
+        ("port-53-tcp", 53, "TCP"), ("port-53-udp", 53, "UDP"), ("port-80", 81, "TCP"), ("port-80-tcp", 80, "TCP"),
+        ("dns", 5353, "UDP"), ("port-5353-tcp", 5353, "TCP"), ("port-65535-sctp", 65535, "SCTP"),
+        ("port-65535-tcp", 65535, "TCP")]
+    # IANA_SVC_NAME: at most 15 characters, lowercase letters, digits and '-', a letter, no '--', no '-' at an end.
+    assert all(len(p["name"]) <= 15 and re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?", p["name"])
+               and "--" not in p["name"] for p in ports)
+
+
+def test_a_webhook_timeout_reports_the_timeout_given_not_the_time_left() -> None:
+    from kbmc.network.metallb import apply_through_webhook, pool
+
+    class Client:
+        def apply(self, path: str, body: object, *, dry_run: bool = False) -> object:
+            raise ApiError("k8s-1", "PATCH", path, 500, "InternalError", {"message": (
+                'Internal error occurred: failed calling webhook "ipaddresspoolvalidationwebhook.metallb.io": '
+                'no endpoints available for service "metallb-webhook-service"')})
+
+    class Registry:
+        def for_context(self, context: str) -> Client:
+            return Client()
+
+    member = type("Member", (), {"context": "k8s-1", "addresses": ["198.51.100.0/28"]})()
+    with pytest.raises(OperationError) as caught:
+        # What is left of --timeout 10 when the pool is applied: 9.99548s.
+        apply_through_webhook(Registry(), "k8s-1", pool(member), timeout=0.2, given_timeout=10,  # type: ignore[arg-type]
+                              sleep=lambda _s: None)
+    assert "did not answer within 10s (--timeout)" in str(caught.value), caught.value
