@@ -61,7 +61,8 @@ SPECS: dict[str, tuple[set[tuple[str, ...]], set[str], set[str], str]] = {
          ("repo", "update"), ("get", "values")},
         {"--kube-context", "--set", "--set-string", "-f", "--values", "--version", "--timeout", "-n",
          "--namespace", "-o", "--output", "--filter", "--repo"},
-        {"--create-namespace", "--wait", "--install", "--atomic", "--all-namespaces", "-A"},
+        {"--create-namespace", "--wait", "--install", "--atomic", "--all-namespaces", "-A", "--skip-crds",
+         "--no-hooks"},
         "--kube-context",
     ),
 }
