@@ -35,8 +35,7 @@ from tests.testbed.proxy import DelayProxy
 PLANES = ["k8s-1", "k8s-2", "k8s-3"]
 # Fixtures of the network modules: a Cluster's pods laid out in the planes; the MetalLB chart, helm, the clean-up.
 layout = test_network_expose.layout
-chart, helm_env, metallb_cleanup = test_network_metallb.chart, test_network_metallb.helm_env, \
-    test_network_metallb.metallb_cleanup
+chart, helm_env = test_network_metallb.chart, test_network_metallb.helm_env
 FAULTY = "k8s-2"
 # A hung run must end by itself: its request timeout plus start-up, with a wide margin for a loaded machine.
 HANG_LIMIT = 120
@@ -216,10 +215,18 @@ def metallb_writes(registry: ClientRegistry, name: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_network_metallb_survives_a_faulty_data_plane_and_a_rerun_converges(
-        fault: str, chart: Path, helm_env: None, metallb_cleanup: None, proxied: tuple[Path, dict[str, DelayProxy]],
+        fault: str, chart: Path, helm_env: None, proxied: tuple[Path, dict[str, DelayProxy]],
         registry: ClientRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    kubeconfig, proxies = proxied
     test_network_metallb.clear_metallb(registry, wait=True)  # the first write to k8s-1 below is this run's
+    try:
+        metallb_faulty_run_and_rerun(fault, chart, proxied, registry, tmp_path, monkeypatch)
+    finally:
+        test_network_metallb.clear_metallb(registry, wait=True)  # gone, not terminating, for whoever comes next
+
+
+def metallb_faulty_run_and_rerun(fault: str, chart: Path, proxied: tuple[Path, dict[str, DelayProxy]],
+                                 registry: ClientRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kubeconfig, proxies = proxied
     monkeypatch.chdir(tmp_path)
     write_topology(tmp_path / "kbmc.yaml", PLANES, metallb=RANGES, north_south="metallb")
 
