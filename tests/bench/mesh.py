@@ -125,6 +125,8 @@ def main() -> int:
                 for n in planes:
                     clear_peers(registry, bed.data_planes[:n])
                     seconds, code, peak = timed(argv[n], env, work)
+                    print(f"run {len(samples.get((cli, n), [])) + 1}/{runs}: cilium-cli {version}, {n} planes: "
+                          f"{seconds:.2f} s", file=sys.stderr, flush=True)
                     samples.setdefault((cli, n), []).append(seconds)
                     rss[(cli, n)] = max(rss.get((cli, n), 0), peak)
                     if code != 0:
