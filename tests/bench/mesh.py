@@ -99,6 +99,9 @@ def main() -> int:
     env.update(HOME=str(work), NO_COLOR="1", KBMC_STANDIN_CLUSTERS="1",
                PATH=f"{standin_bin(work)}{os.pathsep}{os.environ['PATH']}",
                PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the bed below when killed, e.g. by `timeout`
     bed = TestBed.start(work / "bed", data_planes=max(planes))
     registry = None
     try:
