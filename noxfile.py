@@ -29,7 +29,9 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Start-up against the stack's own floor, and fan-out over 1-16 data planes on the test bed (ratios of medians)."""
+    """Start-up against the stack's own floor, fan-out over 1-16 data planes and mesh scheduling for 3-10 on the test
+    bed (ratios of medians)."""
     session.install("-e", ".[test]")
     session.run("python", "tests/bench/startup.py", "--profile", *session.posargs)
     session.run("python", "tests/bench/fanout.py", *session.posargs)
+    session.run("python", "tests/bench/mesh.py", *session.posargs)

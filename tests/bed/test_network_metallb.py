@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from kbmc.clients import ClientRegistry, resource_path
+from kbmc.clients import ClientRegistry, KubeClient, resource_path
+from kbmc.wait import Poll, wait_for
 from tests.bed.admission import AdmissionServer
 from tests.bed.network_helpers import metallb_snapshot, write_topology
 from tests.testbed.crds import CrdsUnavailable
@@ -46,6 +47,11 @@ def chart() -> Path:
 @pytest.fixture(scope="module")
 def metallb_cleanup(bed, registry: ClientRegistry) -> Iterator[None]:
     yield
+    clear_metallb(registry)
+
+
+def clear_metallb(registry: ClientRegistry, wait: bool = False) -> None:
+    """No MetalLB in any data plane: its webhook configuration, namespace (waited out with `wait`) and CRDs."""
     for ctx in PLANES:
         client = registry.for_context(ctx)
         client.delete(VWC)
@@ -53,6 +59,13 @@ def metallb_cleanup(bed, registry: ClientRegistry) -> Iterator[None]:
         for crd in client.get(CRD_PATH)["items"]:
             if crd["spec"]["group"] == "metallb.io":
                 client.delete(f"{CRD_PATH}/{crd['metadata']['name']}")
+    def gone(client: KubeClient) -> Poll:
+        left = client.get_or_none(resource_path("v1", "namespaces", name=NS)) is not None or any(
+            crd["spec"]["group"] == "metallb.io" for crd in client.get(CRD_PATH)["items"])
+        return Poll(not left, f"namespace {NS} or a metallb.io CRD still there")
+
+    for ctx in PLANES if wait else []:
+        wait_for(f"MetalLB gone from {ctx}", lambda c=ctx: gone(registry.for_context(c)), timeout=300, interval=0.5)
 
 
 @pytest.fixture

@@ -63,7 +63,8 @@ SPECS: dict[str, tuple[set[tuple[str, ...]], set[str], set[str], str]] = {
          ("repo", "update"), ("get", "values")},
         {"--kube-context", "--set", "--set-string", "-f", "--values", "--version", "--timeout", "-n",
          "--namespace", "-o", "--output", "--filter", "--repo"},
-        {"--create-namespace", "--wait", "--install", "--atomic", "--all-namespaces", "-A"},
+        {"--create-namespace", "--wait", "--install", "--atomic", "--all-namespaces", "-A", "--skip-crds",
+         "--no-hooks"},
         "--kube-context",
     ),
 }
@@ -396,6 +397,7 @@ def run_cilium(command: tuple[str, ...], flags: dict[str, list[str]]) -> str:
         if mode not in ("unicast", "bidirectional", "mesh"):
             raise Failed(f"invalid connection mode {mode!r}")
         involved = {context: cluster, **{n: Cluster(n, kubeconfig) for n in names}}
+        _connect_delay(mode, len(involved), flags)
         identity = {ctx: _mesh_identity(c) for ctx, c in involved.items()}
         if mode == "mesh":
             for ctx, c in involved.items():
@@ -407,6 +409,20 @@ def run_cilium(command: tuple[str, ...], flags: dict[str, list[str]]) -> str:
                     involved[n].add_peers([identity[context]])
         return "✅ Connected cluster(s)\n"
     return ""
+
+
+def _connect_delay(mode: str, clusters: int, flags: dict[str, list[str]]) -> None:
+    """KBMC_STANDIN_CONNECT_SECONDS: how long one cluster-to-cluster connection takes (for benchmarks).
+
+    One call makes (clusters - 1) connections, or every pair among them in mesh mode, `--parallel` at a time
+    (1 when not given, as for an old cilium-cli that connects one destination per call).
+    """
+    seconds = float(os.environ.get("KBMC_STANDIN_CONNECT_SECONDS") or 0)
+    if seconds <= 0:
+        return
+    connections = clusters * (clusters - 1) // 2 if mode == "mesh" else clusters - 1
+    parallel = max(1, int((flags.get("--parallel") or ["1"])[-1]))
+    time.sleep(seconds * -(-connections // parallel))
 
 
 def main(tool: str, argv: list[str]) -> int:
