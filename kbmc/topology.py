@@ -14,7 +14,6 @@ from typing import Any
 from kbmc import defaults
 from kbmc import validation as v
 from kbmc.errors import InputError, ValidationError
-from kbmc.yamlio import YamlError, load_yaml
 
 API_VERSION = "kbmc.io/v1alpha1"
 KIND = "Topology"
@@ -314,6 +313,8 @@ def load(path: str | Path) -> Topology:
         line = text_line(p.read_bytes(), exc.start)
         raise InputError(f"topology file {p} is not UTF-8 text (line {line}, byte {exc.object[exc.start]:#04x})",
                          hint="save it as UTF-8") from None
+    from kbmc.yamlio import YamlError, load_yaml  # PyYAML only when there is a file to read
+
     try:
         doc = load_yaml(text, str(p))
     except YamlError as exc:
@@ -371,6 +372,8 @@ def starter(control_plane: str, data_planes: list[str], *, east_west: str = "cil
         north_south=north_south,
         data_planes=planes,
     )
+    from kbmc.yamlio import load_yaml
+
     parse(load_yaml(text, "starter"), "starter")  # what init writes must validate
     return text
 
