@@ -117,6 +117,8 @@ def _toggle(ctx: typer.Context, contexts: list[str], disable: bool, namespace: O
                if result.via == "helm" else f"Deployment(s) {', '.join(result.deployments)} patched")
         out.success(f"{'disabled' if disable else 'enabled'} {names}: contextsDisabled "
                     f"{','.join(result.before) or '(none)'} -> {after} ({how})")
+    for note in result.collapsed:
+        out.warn(note)
     for name in result.outside:
         if name in result.after:
             out.warn(f"{name} is disabled but not one of the operator's contexts ({','.join(result.contexts)}): "
