@@ -178,10 +178,20 @@ def test_remove_refuses_a_context_it_cannot_check_or_does_not_know(operator, reg
 
 
 def set_args(cp: KubeClient, name: str, args: list[str]) -> None:
+    """A hand edit of the first container's args (re-read and redone when the controller's status write wins)."""
+    from kbmc.clients import ApiError
+
     path = resource_path("apps/v1", "deployments", NS, name)
-    d = cp.get(path)
-    d["spec"]["template"]["spec"]["containers"][0]["args"] = args
-    cp.replace(path, d)
+    for _ in range(10):
+        d = cp.get(path)
+        d["spec"]["template"]["spec"]["containers"][0]["args"] = args
+        try:
+            cp.replace(path, d)
+            return
+        except ApiError as exc:
+            if not exc.conflict:
+                raise
+    raise AssertionError(f"Deployment {name} kept changing")
 
 
 def test_helm_disable_refuses_to_drop_hand_added_manager_args(operator, registry: ClientRegistry, kbmc, bed,
