@@ -668,6 +668,25 @@ def test_operator_install_keeps_a_disable_and_values_set_outside_kbmc(operator, 
         assert values["kbmcOutside"] == {"owner": "dba"} and values["multiCluster"]["contextsDisabled"] == "k8s-2"
         assert revision(cp) == start  # nothing to change: no upgrade at all
 
+        # An upgrade takes the lease `contexts` commands take: while another run holds it, nothing is upgraded.
+        from datetime import datetime, timezone
+
+        from kbmc.contexts import lease
+
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        cp.delete(resource_path(lease.API, "leases", NS, lease.LEASE_NAME), propagation=None)  # released, kept
+        cp.create(resource_path(lease.API, "leases", NS), {
+            "apiVersion": lease.API, "kind": "Lease", "metadata": {"name": lease.LEASE_NAME, "namespace": NS},
+            "spec": {"holderIdentity": "kbmc@elsewhere/4242-abcdef", "leaseDurationSeconds": 360,
+                     "renewTime": now, "acquireTime": now}})
+        try:
+            r = kbmc(*install, "--contexts-disabled", "", "--timeout", "3s", kubeconfig=bed.kubeconfig_path)
+            assert r.code == 1, r.stderr
+            assert "another kbmc run (kbmc@elsewhere/4242-abcdef) holds the lease kb-system/kbmc-contexts" in r.stderr
+            assert revision(cp) == start and "--multi-cluster-contexts-disabled=k8s-2" in args_of(cp, RELEASE)
+        finally:
+            cp.delete(resource_path(lease.API, "leases", NS, lease.LEASE_NAME), propagation=None)
+
         # Told otherwise: --contexts-disabled is the whole list; the outside value still stays.
         r = kbmc(*install, "--contexts-disabled", "", kubeconfig=bed.kubeconfig_path)
         assert r.code == 0, r.stderr
