@@ -52,8 +52,12 @@ def list_(ctx: typer.Context, namespace: NamespaceOpt = None, release: ReleaseOp
         configured = listing.Configured(list(state.data_planes), [], {}, source="--data-planes")
     report = listing.list_contexts(state.registry(), control_plane, namespace, release, state.secret_name, configured)
     out = state.out
+    # As `env check`: a data plane that cannot be reached is a failure (exit 1), after every row is shown.
+    unreachable = [r["context"] for r in report["contexts"] if not r["reachable"]]
     if out.machine:
         out.data(report)
+        if unreachable:
+            raise typer.Exit(1)
         return
     yes = {True: "yes", False: "no"}
     rows = []
@@ -73,6 +77,9 @@ def list_(ctx: typer.Context, namespace: NamespaceOpt = None, release: ReleaseOp
     for r in report["contexts"]:
         for d in r["differences"]:
             out.warn(f"{r['context']}: {d['problem']} (fix: {d['fix']})")
+    if unreachable:
+        out.error(f"not reachable: {', '.join(unreachable)} (see `kbmc env check`)")
+        raise typer.Exit(1)
 
 
 def _toggle(ctx: typer.Context, contexts: list[str], disable: bool, namespace: Optional[str], release: Optional[str],
@@ -117,6 +124,8 @@ def _toggle(ctx: typer.Context, contexts: list[str], disable: bool, namespace: O
                if result.via == "helm" else f"Deployment(s) {', '.join(result.deployments)} patched")
         out.success(f"{'disabled' if disable else 'enabled'} {names}: contextsDisabled "
                     f"{','.join(result.before) or '(none)'} -> {after} ({how})")
+    for note in result.collapsed:
+        out.warn(note)
     for name in result.outside:
         if name in result.after:
             out.warn(f"{name} is disabled but not one of the operator's contexts ({','.join(result.contexts)}): "

@@ -39,7 +39,7 @@ def doctor(
     if out.machine:
         out.data(report.as_dict())
     else:
-        mark = {checks.OK: "ok", checks.WARN: "WARN", checks.FAIL: "FAIL"}
+        mark = {checks.OK: "ok", checks.WARN: "WARN", checks.FAIL: "FAIL", checks.SKIP: "not checked"}
         out.table("kbmc doctor", ["check", "context", "status", "detail", "fix"],
                   [[r.check, r.scope, mark[r.status], r.detail, r.fix or ""] for r in report.rows])
         failed = sum(r.status == checks.FAIL for r in report.rows)

@@ -62,13 +62,14 @@ def with_disabled(args: list[str], disabled: list[str]) -> list[str]:
     i = 0
     while i < len(args):
         arg = args[i]
-        if arg == st.FLAG_DISABLED:  # `--flag value`
+        bare = arg.lstrip("-") if arg.startswith("-") and arg != "--" else ""
+        if bare == st.FLAG_DISABLED.lstrip("-"):  # `--flag value` (or Go's `-flag value`)
             i += 2
             if value and not placed:
                 out.append(f"{st.FLAG_DISABLED}={value}")
                 placed = True
             continue
-        if arg.startswith(st.FLAG_DISABLED + "="):
+        if bare.startswith(st.FLAG_DISABLED.lstrip("-") + "="):
             if value and not placed:
                 out.append(f"{st.FLAG_DISABLED}={value}")
                 placed = True
@@ -82,6 +83,17 @@ def with_disabled(args: list[str], disabled: list[str]) -> list[str]:
             at += 1
         out.insert(at, f"{st.FLAG_DISABLED}={value}")
     return out
+
+
+def all_values(args: list[str], flag: str) -> list[str]:
+    """Every value given for `flag`, in order (the manager uses the last)."""
+    values = []
+    for i, arg in enumerate(args):
+        if arg.lstrip("-").startswith(flag.lstrip("-") + "=") and arg.startswith("-"):
+            values.append(arg.split("=", 1)[1])
+        elif arg.startswith("-") and arg.lstrip("-") == flag.lstrip("-") and i + 1 < len(args):
+            values.append(args[i + 1])
+    return values
 
 
 def with_contexts(args: list[str], contexts: list[str]) -> list[str]:

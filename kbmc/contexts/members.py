@@ -106,7 +106,7 @@ def add(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, p: Member
     if via == "helm" and not p.dry_run:
         _check_helm(runner)
     if via == "helm" and p.context not in _release_contexts(live):
-        refuse_hand_added_args(cp, p.toggle(), live)
+        refuse_hand_added_args(cp, p.toggle(), live, list(dict.fromkeys([*live.contexts, p.context])))
     try:
         registry.for_context(p.context).version()
     except ApiError as exc:
@@ -156,7 +156,8 @@ def add(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, p: Member
     if not synced.ok:
         raise OperationError(f"rbac sync to {p.context} failed: "
                              + "; ".join(c.reason or c.result for c in synced.contexts if not c.ok))
-    result.steps.append(Step("rbac", DONE, ", ".join(f"{c.context}: {c.result}" for c in synced.contexts)))
+    rbac_done = SKIP if all(c.result == "unchanged" for c in synced.contexts) else DONE
+    result.steps.append(Step("rbac", rbac_done, ", ".join(f"{c.context}: {c.result}" for c in synced.contexts)))
     if change is not None and change.actions:
         from kbmc.network import cilium
 
@@ -223,7 +224,7 @@ def remove(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, p: Mem
     if via == "helm" and not p.dry_run:
         _check_helm(runner)
     if via == "helm" and (p.context in _release_contexts(live) or p.context in live.release_disabled):
-        refuse_hand_added_args(cp, p.toggle(), live)
+        refuse_hand_added_args(cp, p.toggle(), live, [c for c in live.contexts if c != p.context])
     rest = [c for c in live.contexts if c != p.context]
     if p.context in live.contexts and not rest:
         raise InputError(f"{p.context} is the operator's only context", hint="uninstall KubeBlocks instead")

@@ -58,6 +58,7 @@ class ToggleResult:
     clusters: list[dict[str, Any]] = field(default_factory=list)  # Clusters placed on the targets
     waited: bool = False
     outside: list[str] = field(default_factory=list)  # targets not among the operator's contexts
+    collapsed: list[str] = field(default_factory=list)  # repeated disabled flags written as one: what changed
 
     def as_dict(self) -> dict[str, Any]:
         return {"action": self.action, "via": self.via, "contexts": self.contexts,
@@ -65,7 +66,7 @@ class ToggleResult:
                 "revisionBefore": self.revision_before, "revisionAfter": self.revision_after,
                 "deploymentsWritten": self.deployments, "liveArgs": self.live_args,
                 "placedClusters": self.clusters, "waited": self.waited,
-                "notOperatorContexts": self.outside}
+                "notOperatorContexts": self.outside, "collapsedFlags": self.collapsed}
 
 
 def check_params(params: ToggleParams) -> None:
@@ -165,6 +166,7 @@ def toggle(registry: ClientRegistry, runner: Runner, params: ToggleParams,
         result.revision_before = live.release.revision if live.release else None
         if not _unchanged(live, via, after):
             result.action = "changed"
+            result.collapsed = repeated_flags(live, after)
             if via == "helm":
                 on_progress(f"helm upgrade {params.release}: multiCluster.contextsDisabled={','.join(after)}")
             result.deployments = write_operator(cp, runner, params, live, via, None, after, on_progress)
@@ -179,11 +181,8 @@ def toggle(registry: ClientRegistry, runner: Runner, params: ToggleParams,
     return result
 
 
-def hand_added_args(cp: KubeClient, params: ToggleParams, live: lv.Live) -> dict[str, list[str]]:
-    """Deployment -> the manager args it runs with that the release does not render (added or edited by hand).
-
-    A helm upgrade replaces the args list with the rendered one (the list changes with contextsDisabled), so
-    those would be dropped; kbmc's own --multi-cluster-* flags are left out (kbmc sets them either way)."""
+def _rendered_args(cp: KubeClient, params: ToggleParams) -> dict[tuple[str, str], list[str]]:
+    """(Deployment, container) -> the args helm's record of the release renders for it."""
     import re
 
     from kbmc.yamlio import load_yaml
@@ -198,6 +197,36 @@ def hand_added_args(cp: KubeClient, params: ToggleParams, live: lv.Live) -> dict
         for c in pod.get("containers") or []:
             rendered[(str((obj.get("metadata") or {}).get("name")), str(c.get("name")))] = [
                 str(a) for a in c.get("args") or []]
+    return rendered
+
+
+def repeated_flags(live: lv.Live, after: list[str]) -> list[str]:
+    """What writing the flag once changes where it was given several times: the manager (Go's flag package)
+    used the last; the earlier values were not in effect and are dropped (enabling nothing that was disabled)."""
+    from kbmc.operator.manager import flag_count
+
+    notes = []
+    for d in live.deployments:
+        for c in lv.flag_containers(d):
+            args = [str(a) for a in c.get("args") or []]
+            n = flag_count(args, st.FLAG_DISABLED)
+            if n > 1:
+                values = lv.all_values(args, st.FLAG_DISABLED)
+                ignored = sorted({x for v in values[:-1] for x in st.split(v)} - set(st.split(values[-1])))
+                notes.append(f"Deployment {d['metadata']['name']} gave {st.FLAG_DISABLED} {n} times (in effect: "
+                             f"the last, {values[-1] or '(none)'}); written once as {','.join(after) or '(none)'}"
+                             + (f"; dropped from the earlier, ignored ones: {','.join(ignored)} (they were "
+                                "enabled and stay enabled)" if ignored else ""))
+    return notes
+
+
+def hand_added_args(cp: KubeClient, params: ToggleParams, live: lv.Live,
+                    rendered: dict[tuple[str, str], list[str]] | None = None) -> dict[str, list[str]]:
+    """Deployment -> the manager args it runs with that the release does not render (added or edited by hand).
+
+    A helm upgrade replaces the args list with the rendered one (the list changes with contextsDisabled), so
+    those would be dropped. kbmc's own --multi-cluster-* flags are compared by value in multi_cluster_drift."""
+    rendered = _rendered_args(cp, params) if rendered is None else rendered
     extra: dict[str, list[str]] = {}
     for d in live.deployments:
         name = d["metadata"]["name"]
@@ -210,9 +239,53 @@ def hand_added_args(cp: KubeClient, params: ToggleParams, live: lv.Live) -> dict
     return extra
 
 
-def refuse_hand_added_args(cp: KubeClient, params: ToggleParams, live: lv.Live) -> None:
-    """Refuse a helm upgrade that would drop manager args added by hand (nothing changed yet)."""
-    extra = hand_added_args(cp, params, live)
+def multi_cluster_drift(live: lv.Live, rendered: dict[tuple[str, str], list[str]],
+                        contexts: list[str] | None) -> list[tuple[str, str]]:
+    """(problem, fix) for every multi-cluster flag the live Deployments run with that the helm upgrade would
+    not render: a data plane added to (or taken out of) --multi-cluster-contexts by hand, another
+    --multi-cluster-kubeconfig. `contexts` is the contexts the upgrade sets (None: the release's, unchanged):
+    a difference it makes on purpose is not drift. --multi-cluster-contexts-disabled is not compared: the
+    change merges the live and the release's lists (it never drops one)."""
+    found: list[tuple[str, str]] = []
+    for d in live.deployments:
+        name = d["metadata"]["name"]
+        for c in lv.flag_containers(d):
+            want = rendered.get((name, str(c.get("name"))))
+            if want is None:
+                continue
+            args = [str(a) for a in c.get("args") or []]
+            have_ctx = st.split(st.flag_value(args, st.FLAG_CONTEXTS))
+            release_ctx = st.split(st.flag_value(want, st.FLAG_CONTEXTS))
+            will = release_ctx if contexts is None else contexts
+            on_purpose = set(will) ^ set(release_ctx)
+            for extra in [x for x in have_ctx if x not in will and x not in on_purpose]:
+                found.append((f"Deployment {name} runs with {extra} in {st.FLAG_CONTEXTS}, the release does not "
+                              "render it", f"`kbmc contexts add {extra}` (records it in the release)"))
+            for gone in [x for x in will if x not in have_ctx and x not in on_purpose]:
+                found.append((f"Deployment {name} runs without {gone} in {st.FLAG_CONTEXTS}, the release "
+                              "renders it", f"`kbmc contexts remove {gone}`"))
+            for flag in sorted({a.split("=", 1)[0] for a in [*args, *want] if a.startswith("--multi-cluster-")}
+                               - {st.FLAG_CONTEXTS, st.FLAG_DISABLED}):
+                if st.flag_value(args, flag) != st.flag_value(want, flag):
+                    found.append((f"Deployment {name} runs with {flag}={st.flag_value(args, flag)}, the release "
+                                  f"renders {st.flag_value(want, flag)}", "`kbmc operator install`"))
+    return list(dict.fromkeys(found))
+
+
+def refuse_hand_added_args(cp: KubeClient, params: ToggleParams, live: lv.Live,
+                           contexts: list[str] | None = None) -> None:
+    """Refuse a helm upgrade that would drop or change what the Deployments run with by hand: other args, or
+    multi-cluster flags that differ from what the release renders (nothing changed yet)."""
+    rendered = _rendered_args(cp, params)
+    drift = multi_cluster_drift(live, rendered, contexts)
+    if drift:
+        problems = "; ".join(p for p, _ in drift)
+        fixes = " or ".join(dict.fromkeys(f for _, f in drift))
+        raise InputError(f"the helm upgrade of release {params.release} would undo a change made to the "
+                         f"Deployments by hand ({problems}); nothing changed",
+                         hint=f"run {fixes} first, or pass --via deployment to change the Deployments only "
+                              "(a later helm upgrade reverts them)")
+    extra = hand_added_args(cp, params, live, rendered)
     if extra:
         named = "; ".join(f"{name}: {' '.join(args)}" for name, args in extra.items())
         raise InputError(f"the helm upgrade of release {params.release} would drop args added to the Deployments "
@@ -234,7 +307,7 @@ def write_operator(cp: KubeClient, runner: Runner, params: ToggleParams, live: l
     release_contexts = st.split(str(mc.get("contexts") or ""))
     in_release = live.release_disabled == disabled and (contexts is None or release_contexts == contexts)
     if via == "helm" and not in_release:  # the release already says so: only the Deployments drifted
-        refuse_hand_added_args(cp, params, live)
+        refuse_hand_added_args(cp, params, live, contexts)
         values: dict[str, Any] = {"contextsDisabled": ",".join(disabled)}
         if contexts is not None:
             values["contexts"] = ",".join(contexts)

@@ -14,7 +14,8 @@ from kbmc import kubeconfig as kc
 from kbmc.clients import ApiError, ClientRegistry, KubeClient, resource_path
 from kbmc.fanout import fan_out
 
-OK, WARN, FAIL = "ok", "warn", "fail"
+OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"  # skip: not checked (what it needs is unreachable)
+UNREACHABLE = "not checked (unreachable)"
 
 
 @dataclass
@@ -102,11 +103,21 @@ def control_plane_checks(client: KubeClient, params: DoctorParams) -> ControlPla
             if lacking:
                 problems.append(f"{','.join(lacking)} not in Secret {secret_name}")
         others = [d for d in lv.read(client, params.namespace, params.release).deployments if d is not manager]
+        covered = True  # every problem is one `kbmc contexts enable <stray>` fixes
         for d in others:
             if lv.multi_cluster_args(d) != lv.multi_cluster_args(manager):
                 problems.append(f"Deployment {d['metadata']['name']} runs other multi-cluster flags")
+                other = [str(a) for c in lv.flag_containers(d)[:1] for a in c.get("args") or []]
+                # The runbook's way: a stray disabled context added to the manager only. Enabling it drops it
+                # from every Deployment; anything else (contexts, kubeconfig) needs the flags re-rendered.
+                same_contexts = st.split(st.flag_value(other, st.FLAG_CONTEXTS)) == facts.contexts and \
+                    st.flag_value(other, st.FLAG_KUBECONFIG) == st.flag_value(args, st.FLAG_KUBECONFIG)
+                diff = set(st.split(st.flag_value(other, st.FLAG_DISABLED))) ^ set(facts.disabled)
+                if not (same_contexts and diff and diff <= set(stray)):
+                    covered = False
         fix = "kbmc operator install (re-renders the flags from kbmc.yaml)"
-        if stray and len(problems) == 1:
+        if stray and covered and cp not in facts.disabled and not (secret_contexts is not None and [
+                c for c in facts.contexts if c not in secret_contexts]):
             fix = f"kbmc contexts enable {' '.join(stray)}"
         rows.append(Row("operator flags consistent", cp, FAIL if problems else OK,
                         "; ".join(problems) or f"contexts {','.join(facts.contexts) or '(none)'}, disabled "
@@ -193,19 +204,28 @@ def _clusters(client: KubeClient) -> list[dict[str, Any]]:
     return list(found.values())
 
 
-def data_plane_checks(client: KubeClient, enabled: bool, namespaces: dict[str, list[str]]) -> list[Row]:
-    """Reachable; the pod role present and non-empty; every namespace of a Cluster placed here exists."""
+def data_plane_checks(client: KubeClient, enabled: bool, namespaces: dict[str, list[str]],
+                      disabled: bool = False) -> list[Row]:
+    """Reachable; the pod role present and non-empty; every namespace of a Cluster placed here exists.
+
+    An unreachable data plane fails its "reachable" row only (the rows that need it say "not checked"), and
+    not even that when the operator has it disabled: that is the state a correct failover leaves."""
     from kbmc.rbac.source import CLUSTER_POD_ROLE, role_path
 
     ctx = client.context
     try:
         version = client.version().get("gitVersion", "?")
     except ApiError as exc:
-        rows = [Row("data plane reachable", ctx, FAIL, exc.summary, f"kbmc env check (or kbmc contexts disable {ctx})")]
+        if disabled:
+            rows = [Row("data plane reachable", ctx, WARN, f"{exc.summary}; disabled in the operator, as a "
+                        "failover leaves it", f"when it is back: kbmc contexts enable {ctx}")]
+        else:
+            rows = [Row("data plane reachable", ctx, FAIL, exc.summary,
+                        f"kbmc env check (or kbmc contexts disable {ctx})")]
         if enabled:
-            rows.append(Row("pod RBAC", ctx, FAIL, "not checked: unreachable", "kbmc rbac sync"))
+            rows.append(Row("pod RBAC", ctx, SKIP, UNREACHABLE, None))
         if namespaces:
-            rows.append(Row("Cluster namespaces", ctx, FAIL, "not checked: unreachable", None))
+            rows.append(Row("Cluster namespaces", ctx, SKIP, UNREACHABLE, None))
         return rows
     rows = [Row("data plane reachable", ctx, OK, str(version))]
     if enabled:
@@ -238,7 +258,7 @@ def crds_row(registry: ClientRegistry, control_plane: str, ctx: str, *, reachabl
     from kbmc.operator import preflight
 
     if not reachable:
-        return Row(CRDS_CHECK, ctx, FAIL, "not checked: unreachable", None)
+        return Row(CRDS_CHECK, ctx, SKIP, UNREACHABLE, None)
     try:
         crds = preflight.data_plane_crds(registry, control_plane, ctx)
     except preflight.CrdCheckFailed as exc:
@@ -289,7 +309,8 @@ def doctor(registry: ClientRegistry, params: DoctorParams) -> Report:
             if d in placed:
                 placed[d].setdefault(c["namespace"], []).append(c["name"])
     def plane(d: str) -> list[Row]:
-        rows = data_plane_checks(registry.for_context(d), d in enabled, placed[d])
+        rows = data_plane_checks(registry.for_context(d), d in enabled, placed[d],
+                                 disabled=facts.installed and d in facts.disabled)
         return [*rows, crds_row(registry, params.control_plane, d, reachable=rows[0].status == OK)]
 
     results = fan_out(data_planes, plane)

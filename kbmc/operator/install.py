@@ -197,16 +197,38 @@ def keep_live_disabled(cp: KubeClient, params: InstallParams, current: rel.Relea
 
 def install(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, params: InstallParams,
             on_progress: Callable[[str], None] = lambda _: None) -> InstallResult:
-    the_plan = plan(kube, registry, params)
+    """Plan, then run helm/kbcli. An upgrade runs under the `kbmc-contexts` Lease that `kbmc contexts ...` take
+    (kbmc.contexts.lease), planned again once it is held, so it neither races their helm upgrades nor undoes a
+    `contexts disable` that landed meanwhile. A first install has no release for them to change: no lease."""
+    from dataclasses import replace
+
+    the_plan = plan(kube, registry, replace(params))
     if params.dry_run:
         return InstallResult(the_plan, dry_run=True)
     cp = registry.for_context(params.control_plane)
+    if the_plan.action == "install":
+        _apply(cp, runner, params, the_plan, on_progress)
+    elif the_plan.action != "unchanged":
+        from kbmc.contexts import lease
+
+        on_progress(f"waiting for the lease {params.namespace}/{lease.LEASE_NAME}")
+        with lease.held(cp, params.namespace, timeout=params.timeout):
+            the_plan = plan(kube, registry, replace(params))  # again, under the lease
+            if the_plan.action != "unchanged":
+                _apply(cp, runner, params, the_plan, on_progress)
     if the_plan.action == "unchanged":
         result = InstallResult(the_plan, revision=the_plan.revision)
-        if params.wait:
-            _wait(cp, params, on_progress)
-            result.ready = True
-        return result
+    else:
+        after = rel.current(cp, params.namespace, params.release)
+        result = InstallResult(the_plan, revision=after.revision if after else None)
+    if params.wait:
+        _wait(cp, params, on_progress)
+        result.ready = True
+    return result
+
+
+def _apply(cp: KubeClient, runner: Runner, params: InstallParams, the_plan: Plan,
+           on_progress: Callable[[str], None]) -> None:
     if the_plan.crds_source is not None:
         crds = the_plan.crds or charts.fetch_crds(the_plan.crds_source)
         on_progress(f"applying {len(crds)} CRDs server-side to {params.control_plane}")
@@ -236,12 +258,6 @@ def install(kube: kc.KubeConfig, registry: ClientRegistry, runner: Runner, param
             raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    after = rel.current(cp, params.namespace, params.release)
-    result = InstallResult(the_plan, revision=after.revision if after else None)
-    if params.wait:
-        _wait(cp, params, on_progress)
-        result.ready = True
-    return result
 
 
 def _wait(cp: KubeClient, params: InstallParams, on_progress: Callable[[str], None]) -> None:

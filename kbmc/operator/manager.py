@@ -56,13 +56,30 @@ def container(deployment: dict[str, Any]) -> dict[str, Any]:
 
 
 def flag_value(args: list[str], flag: str) -> str | None:
-    """`--flag=value` or `--flag value`; None when absent."""
-    for i, arg in enumerate(args):
-        if arg.startswith(flag + "="):
-            return arg[len(flag) + 1:]
-        if arg == flag and i + 1 < len(args):
-            return args[i + 1]
-    return None
+    """The value the manager runs with, read as Go's flag package reads it: `--flag=value`, `--flag value`,
+    `-flag=value` or `-flag value`, the LAST occurrence winning; parsing stops at `--`. None when absent."""
+    found: str | None = None
+    name = flag.lstrip("-")
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            break
+        bare = arg[2:] if arg.startswith("--") else arg[1:] if arg.startswith("-") else None
+        if bare is not None and bare.startswith(name + "="):
+            found = bare[len(name) + 1:]
+        elif bare == name and i + 1 < len(args):
+            found = args[i + 1]
+            i += 1
+        i += 1
+    return found
+
+
+def flag_count(args: list[str], flag: str) -> int:
+    """How many times `flag` is given (Go's flag package keeps the last)."""
+    name = flag.lstrip("-")
+    return sum(1 for a in args if a.startswith("-") and a != "--"
+               and (a.lstrip("-") == name or a.lstrip("-").startswith(name + "=")))
 
 
 def split(value: str | None) -> list[str]:

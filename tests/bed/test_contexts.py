@@ -178,10 +178,20 @@ def test_remove_refuses_a_context_it_cannot_check_or_does_not_know(operator, reg
 
 
 def set_args(cp: KubeClient, name: str, args: list[str]) -> None:
+    """A hand edit of the first container's args (re-read and redone when the controller's status write wins)."""
+    from kbmc.clients import ApiError
+
     path = resource_path("apps/v1", "deployments", NS, name)
-    d = cp.get(path)
-    d["spec"]["template"]["spec"]["containers"][0]["args"] = args
-    cp.replace(path, d)
+    for _ in range(10):
+        d = cp.get(path)
+        d["spec"]["template"]["spec"]["containers"][0]["args"] = args
+        try:
+            cp.replace(path, d)
+            return
+        except ApiError as exc:
+            if not exc.conflict:
+                raise
+    raise AssertionError(f"Deployment {name} kept changing")
 
 
 def test_helm_disable_refuses_to_drop_hand_added_manager_args(operator, registry: ClientRegistry, kbmc, bed,
@@ -216,35 +226,123 @@ def test_helm_disable_refuses_to_drop_hand_added_manager_args(operator, registry
         set_args(cp, RELEASE, original)
 
 
-def race(bed, operator: dict[str, Any], verb: str, via: str) -> list[subprocess.CompletedProcess[str]]:  # type: ignore[no-untyped-def]
+def test_helm_change_refuses_to_undo_a_data_plane_added_to_the_live_args_by_hand(
+        operator, registry: ClientRegistry, kbmc, bed, helm_path) -> None:
+    """k8s-9 appended to the live --multi-cluster-contexts (the release lacks it): a helm upgrade would drop it."""
+    cp = registry.for_context("cp")
+    originals = {n: args_of(cp, n) for n in (RELEASE, DP)}
+    for n, args in originals.items():
+        set_args(cp, n, [a + ",k8s-9" if a.startswith("--multi-cluster-contexts=") else a for a in args])
+    try:
+        def spec_state() -> tuple[Any, ...]:
+            return (revision(cp), *(generation(cp, n) for n in (RELEASE, DP)))
+
+        before = spec_state()
+        for dry in ([], ["--dry-run"]):
+            r = kbmc("contexts", "disable", "k8s-2", "--context", "cp", *dry, kubeconfig=bed.kubeconfig_path)
+            assert r.code == 2, r.stderr
+            assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+            assert "runs with k8s-9 in --multi-cluster-contexts, the release does not render it" in r.stderr
+            assert "`kbmc contexts add k8s-9`" in r.stderr and "--via deployment" in r.stderr
+            assert spec_state() == before
+            assert all("--multi-cluster-contexts=k8s-1,k8s-2,k8s-3,k8s-9" in args_of(cp, n) for n in (RELEASE, DP))
+        # --via deployment keeps the hand-added plane.
+        r = kbmc("contexts", "disable", "k8s-2", "--context", "cp", "--via", "deployment",
+                 kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        assert "--multi-cluster-contexts=k8s-1,k8s-2,k8s-3,k8s-9" in args_of(cp, RELEASE)
+        assert "--multi-cluster-contexts-disabled=k8s-2" in args_of(cp, RELEASE)
+    finally:
+        for n, args in originals.items():
+            set_args(cp, n, args)
+
+
+def test_a_repeated_disabled_flag_is_read_as_the_manager_reads_it(operator, registry: ClientRegistry, kbmc, bed,
+                                                                  helm_path) -> None:
+    """Go's flag package keeps the LAST of a repeated flag: k8s-3 is disabled, k8s-2 is not."""
+    cp = registry.for_context("cp")
+    original = args_of(cp, RELEASE)
+    set_args(cp, RELEASE, [*original, "--multi-cluster-contexts-disabled=k8s-2",
+                           "--multi-cluster-contexts-disabled=k8s-3"])
+    try:
+        r = kbmc("contexts", "list", "--context", "cp", "-o", "json", kubeconfig=bed.kubeconfig_path)
+        rows = {row["context"]: row for row in json.loads(r.stdout)["contexts"]}
+        assert rows["k8s-3"]["disabled"] and not rows["k8s-2"]["disabled"], rows
+        r = kbmc("operator", "status", "--context", "cp", "-o", "json", kubeconfig=bed.kubeconfig_path)
+        assert json.loads(r.stdout)["contextsDisabled"] == ["k8s-3"], r.stdout
+        r = kbmc("contexts", "enable", "k8s-3", "--context", "cp", kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        assert "already enabled" not in r.stderr and "enabled k8s-3: contextsDisabled k8s-3 -> (none)" in r.stderr
+        # Written as one flag (here: none), and said what the earlier, ignored occurrence held.
+        assert "gave --multi-cluster-contexts-disabled 2 times (in effect: the last, k8s-3)" in r.stderr
+        assert "dropped from the earlier, ignored ones: k8s-2 (they were enabled and stay enabled)" in r.stderr
+        assert not any(a.startswith("--multi-cluster-contexts-disabled") for a in args_of(cp, RELEASE))
+    finally:
+        set_args(cp, RELEASE, original)
+
+
+def test_list_exits_1_when_a_data_plane_is_unreachable(operator, kbmc, bed, helm_path) -> None:
+    bed.stop_apiserver("k8s-3")
+    try:
+        r = kbmc("contexts", "list", "--context", "cp", "-o", "json", kubeconfig=bed.kubeconfig_path)
+        assert r.code == 1, r.stderr
+        rows = {row["context"]: row for row in json.loads(r.stdout)["contexts"]}  # every row still printed
+        assert not rows["k8s-3"]["reachable"] and rows["k8s-1"]["reachable"] and rows["k8s-2"]["reachable"]
+        r = kbmc("contexts", "list", "--context", "cp", kubeconfig=bed.kubeconfig_path)
+        assert r.code == 1 and "not reachable: k8s-3" in r.stderr
+    finally:
+        bed.start_apiserver("k8s-3")
+    r = kbmc("contexts", "list", "--context", "cp", kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0, r.stderr
+
+
+def race(bed, operator: dict[str, Any], verb: str, via: str | None) -> list[subprocess.CompletedProcess[str]]:  # type: ignore[no-untyped-def]
+    """`kbmc contexts VERB` for k8s-1 and k8s-2 from two processes at once; via None: the default path."""
     def one(context: str) -> subprocess.CompletedProcess[str]:
         env = dict(os.environ, KUBECONFIG=str(bed.kubeconfig_path), NO_COLOR="1", **operator["env"])
         return subprocess.run([sys.executable, "-m", "kbmc", "contexts", verb, context, "--context", "cp",
-                               "--via", via], capture_output=True, text=True, env=env, timeout=300)
+                               *(["--via", via] if via else [])], capture_output=True, text=True, env=env,
+                              timeout=300)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         return list(pool.map(one, ["k8s-1", "k8s-2"]))
 
 
 def test_two_processes_disabling_at_once_both_land(operator, registry: ClientRegistry, bed) -> None:
-    """20 races through the Deployment patch (the fast path), then 4 through helm: none is lost."""
+    """10 races through the Deployment patch, then 20 disable races through the default path (the helm release),
+    every fourth undone by an enable race, the others by one enable: none is lost."""
     cp = registry.for_context("cp")
-    for i in range(20):  # 10 disable races, each undone by an enable race
-        verb, want = ("disable", ["--multi-cluster-contexts-disabled=k8s-1,k8s-2"]) if i % 2 == 0 else ("enable", [])
+    disabled = ["--multi-cluster-contexts-disabled=k8s-1,k8s-2"]
+    for i in range(10):  # 5 disable races, each undone by an enable race
+        verb, want = ("disable", disabled) if i % 2 == 0 else ("enable", [])
         results = race(bed, operator, verb, "deployment")
         assert all(r.returncode == 0 for r in results), (i, verb, [r.stderr for r in results])
         for name in (RELEASE, DP):
             assert [a for a in args_of(cp, name) if a.startswith("--multi-cluster-contexts-disabled")] == want, \
                 (i, verb, name)
-    start = revision(cp)
-    for i in range(2):
-        results = race(bed, operator, "disable", "helm")
+    start, runs = revision(cp), 0
+    env = dict(os.environ, KUBECONFIG=str(bed.kubeconfig_path), NO_COLOR="1", **operator["env"])
+    for i in range(20):
+        results = race(bed, operator, "disable", None)
         assert all(r.returncode == 0 for r in results), (i, [r.stderr for r in results])
-        assert "--multi-cluster-contexts-disabled=k8s-1,k8s-2" in args_of(cp, RELEASE)
-        results = race(bed, operator, "enable", "helm")
-        assert all(r.returncode == 0 for r in results), (i, [r.stderr for r in results])
-        assert not any(a.startswith("--multi-cluster-contexts-disabled") for a in args_of(cp, RELEASE))
-    assert revision(cp) == start + 8  # one revision per run: each saw the other's change, none was lost
+        assert all("(helm release kubeblocks revision" in r.stderr for r in results), (i, [r.stderr for r in results])
+        for name in (RELEASE, DP):
+            assert [a for a in args_of(cp, name) if a.startswith("--multi-cluster-contexts-disabled")] == disabled, \
+                (i, name)
+        assert helm_values(bed, operator)["multiCluster"]["contextsDisabled"] == "k8s-1,k8s-2"
+        runs += 2
+        if i % 4 == 0:
+            results = race(bed, operator, "enable", None)
+            assert all(r.returncode == 0 for r in results), (i, [r.stderr for r in results])
+            runs += 2
+        else:
+            one = subprocess.run([sys.executable, "-m", "kbmc", "contexts", "enable", "k8s-1", "k8s-2", "--context",
+                                  "cp"], capture_output=True, text=True, env=env, timeout=300)
+            assert one.returncode == 0, one.stderr
+            runs += 1
+        assert not any(a.startswith("--multi-cluster-contexts-disabled") for n in (RELEASE, DP)
+                       for a in args_of(cp, n)), i
+    assert revision(cp) == start + runs  # one revision per run: each saw the other's change, none was lost
 
 
 def test_list_shows_each_data_plane_and_flags_config_differences(operator, registry: ClientRegistry, kbmc, bed,
@@ -370,8 +468,8 @@ def test_add_and_remove_a_fourth_data_plane(operator, registry: ClientRegistry, 
         r = kbmc("contexts", "add", "k8s-4", "--allow-loopback", "-o", "json", kubeconfig=bed.kubeconfig_path)
         assert r.code == 0, r.stderr
         steps = {s["step"]: s for s in json.loads(r.stdout)["steps"]}
-        assert {k: v["status"] for k, v in steps.items() if k != "rbac"} == {
-            "secret": "already done", "operator": "already done", "mesh": "already done"}
+        assert {k: v["status"] for k, v in steps.items()} == {
+            "secret": "already done", "operator": "already done", "rbac": "already done", "mesh": "already done"}
         assert steps["mesh"]["detail"] == "already connected to k8s-1,k8s-2,k8s-3"
         assert [c for c in standins()[seen:] if c["command"] in mutating] == []
         assert revision(cp) == start + 1
@@ -569,6 +667,25 @@ def test_operator_install_keeps_a_disable_and_values_set_outside_kbmc(operator, 
         values = helm_values(bed, operator)
         assert values["kbmcOutside"] == {"owner": "dba"} and values["multiCluster"]["contextsDisabled"] == "k8s-2"
         assert revision(cp) == start  # nothing to change: no upgrade at all
+
+        # An upgrade takes the lease `contexts` commands take: while another run holds it, nothing is upgraded.
+        from datetime import datetime, timezone
+
+        from kbmc.contexts import lease
+
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        cp.delete(resource_path(lease.API, "leases", NS, lease.LEASE_NAME), propagation=None)  # released, kept
+        cp.create(resource_path(lease.API, "leases", NS), {
+            "apiVersion": lease.API, "kind": "Lease", "metadata": {"name": lease.LEASE_NAME, "namespace": NS},
+            "spec": {"holderIdentity": "kbmc@elsewhere/4242-abcdef", "leaseDurationSeconds": 360,
+                     "renewTime": now, "acquireTime": now}})
+        try:
+            r = kbmc(*install, "--contexts-disabled", "", "--timeout", "3s", kubeconfig=bed.kubeconfig_path)
+            assert r.code == 1, r.stderr
+            assert "another kbmc run (kbmc@elsewhere/4242-abcdef) holds the lease kb-system/kbmc-contexts" in r.stderr
+            assert revision(cp) == start and "--multi-cluster-contexts-disabled=k8s-2" in args_of(cp, RELEASE)
+        finally:
+            cp.delete(resource_path(lease.API, "leases", NS, lease.LEASE_NAME), propagation=None)
 
         # Told otherwise: --contexts-disabled is the whole list; the outside value still stays.
         r = kbmc(*install, "--contexts-disabled", "", kubeconfig=bed.kubeconfig_path)

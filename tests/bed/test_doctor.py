@@ -122,16 +122,18 @@ def test_empty_pod_role_in_one_data_plane(healthy, topology, kbmc, bed, registry
 def test_disabled_context_not_in_the_contexts(healthy, topology, kbmc, bed, registry: ClientRegistry,
                                               operator) -> None:  # noqa: F811
     cp = registry.for_context("cp")
-    for name in (RELEASE, DP):  # a hand edit of both Deployments, as the runbook does it
-        path = resource_path("apps/v1", "deployments", NS, name)
-        d = cp.get(path)
-        d["spec"]["template"]["spec"]["containers"][0]["args"].append("--multi-cluster-contexts-disabled=k8s-9")
-        cp.replace(path, d)
+    path = resource_path("apps/v1", "deployments", NS, RELEASE)  # the manager only, as the runbook does it
+    d = cp.get(path)
+    d["spec"]["template"]["spec"]["containers"][0]["args"].append("--multi-cluster-contexts-disabled=k8s-9")
+    cp.replace(path, d)
     try:
         wait_available(cp)
         code, report = doctor(kbmc, bed)
         assert code == 1
+        # Not `kbmc operator install` (which changes nothing here): enabling the stray drops it everywhere.
         assert red(report) == {("operator flags consistent", "cp"): "kbmc contexts enable k8s-9"}
+        row = next(c for c in report["checks"] if c["check"] == "operator flags consistent")
+        assert f"Deployment {DP} runs other multi-cluster flags" in row["detail"]
     finally:
         r = kbmc("contexts", "enable", "k8s-9", env=operator["env"], kubeconfig=bed.kubeconfig_path)  # the fix
     assert r.code == 0, r.stderr
@@ -206,12 +208,41 @@ def test_one_data_plane_down_fails_its_rows_only(healthy, topology, kbmc, bed) -
     try:
         code, report = doctor(kbmc, bed)
         assert code == 1
-        assert set(red(report)) == {("data plane reachable", "k8s-3"), ("pod RBAC", "k8s-3"),
-                                    ("no KubeBlocks CRDs in data plane", "k8s-3")}
+        # Only "reachable" is red; what needs the data plane says "not checked", with no fix that cannot work.
+        assert red(report) == {("data plane reachable", "k8s-3"): "kbmc env check (or kbmc contexts disable k8s-3)"}
+        rows = {c["check"]: c for c in report["checks"] if c["scope"] == "k8s-3"}
+        for check in ("pod RBAC", "no KubeBlocks CRDs in data plane"):
+            assert rows[check]["status"] == "skip" and rows[check]["fix"] is None, rows[check]
+            assert rows[check]["detail"] == "not checked (unreachable)"
         others = [c for c in report["checks"] if c["scope"] in ("k8s-1", "k8s-2")]
         assert others and all(c["status"] == "ok" for c in others)
+        r = kbmc("doctor", "--allow-loopback", kubeconfig=bed.kubeconfig_path)  # the table
+        assert r.code == 1 and "1 check(s) failed" in r.stderr and "not checked" in r.stderr
     finally:
         bed.start_apiserver("k8s-3")
+
+
+def test_a_data_plane_down_and_disabled_is_the_failover_state_not_a_failure(
+        healthy, topology, kbmc, bed, operator, registry: ClientRegistry) -> None:  # noqa: F811
+    """The failover done right (the plane down AND disabled through kbmc): doctor passes, and says so."""
+    env = operator["env"]
+    bed.stop_apiserver("k8s-3")
+    try:
+        r = kbmc("contexts", "disable", "k8s-3", "--context", "cp", env=env, kubeconfig=bed.kubeconfig_path)
+        assert r.code == 0, r.stderr
+        wait_available(registry.for_context("cp"))
+        code, report = doctor(kbmc, bed)
+        assert code == 0 and red(report) == {}, report
+        row = next(c for c in report["checks"] if c["scope"] == "k8s-3" and c["check"] == "data plane reachable")
+        assert row["status"] == "warn" and "disabled in the operator" in row["detail"]
+        assert row["fix"] == "when it is back: kbmc contexts enable k8s-3"
+        assert not any("disable" in (c["fix"] or "").replace("enable", "") for c in report["checks"])
+    finally:
+        bed.start_apiserver("k8s-3")
+        r = kbmc("contexts", "enable", "k8s-3", "--context", "cp", env=env, kubeconfig=bed.kubeconfig_path)
+    assert r.code == 0, r.stderr
+    wait_available(registry.for_context("cp"))
+    assert doctor(kbmc, bed)[0] == 0
 
 
 def test_operator_context_missing_from_the_kubeconfig_is_a_failing_row(healthy, kbmc, bed, tmp_path) -> None:

@@ -184,3 +184,35 @@ def test_a_fresh_foreign_lease_makes_the_wait_end_with_the_timeout_naming_it() -
         with lease.held(store, "kb-system", timeout=0.3):  # type: ignore[arg-type]
             pass
     assert store.doc is not None and store.doc["spec"]["holderIdentity"] == "kbmc@other/7-bbbbbb"
+
+
+def test_repeated_flag_is_read_as_go_reads_it_the_last_wins() -> None:
+    from kbmc.operator import manager as mgr
+
+    args = ["--multi-cluster-contexts=a,b,c", "--multi-cluster-contexts-disabled=b",
+            "--multi-cluster-contexts-disabled=c"]
+    assert mgr.flag_value(args, mgr.FLAG_DISABLED) == "c"
+    assert mgr.live({"metadata": {"name": "m"}, "spec": {"template": {"spec": {"containers": [
+        {"name": "manager", "args": args}]}}}}).disabled == ["c"]
+    # `--flag value`, Go's single-dash spelling, and `--` ending the flags.
+    assert mgr.flag_value(["--multi-cluster-contexts-disabled", "a", "-multi-cluster-contexts-disabled=b"],
+                          mgr.FLAG_DISABLED) == "b"
+    assert mgr.flag_value(["-multi-cluster-contexts-disabled=a", "--", "--multi-cluster-contexts-disabled=b"],
+                          mgr.FLAG_DISABLED) == "a"
+    assert mgr.flag_count(args, mgr.FLAG_DISABLED) == 2
+
+
+def test_repeats_are_written_as_one_flag_and_the_dropped_values_said() -> None:
+    args = ["--multi-cluster-contexts=a,b,c", "--multi-cluster-contexts-disabled=b", "--zap",
+            "-multi-cluster-contexts-disabled", "c"]
+    assert lv.with_disabled(args, ["c", "a"]) == ["--multi-cluster-contexts=a,b,c",
+                                                  "--multi-cluster-contexts-disabled=c,a", "--zap"]
+    assert lv.with_disabled(args, []) == ["--multi-cluster-contexts=a,b,c", "--zap"]
+    live = lv.Live("ns", "kb", {}, [{"metadata": {"name": "kb"}, "spec": {"template": {"spec": {"containers": [
+        {"name": "manager", "args": args}]}}}}], ["a", "b", "c"], ["c"])
+    from kbmc.contexts.toggle import repeated_flags
+
+    notes = repeated_flags(live, ["c", "a"])
+    assert notes == ["Deployment kb gave --multi-cluster-contexts-disabled 2 times (in effect: the last, c); "
+                     "written once as c,a; dropped from the earlier, ignored ones: b (they were enabled and stay "
+                     "enabled)"]
