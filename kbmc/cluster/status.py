@@ -67,8 +67,9 @@ def status(registry: ClientRegistry, control_plane: str, namespace: str, name: s
                              hint="list them with `kbmc cluster list`")
     contexts = operator_contexts(registry, control_plane, kubeblocks_namespace)
     disabled = contexts[1] if contexts else []
+    # An operator without multi-cluster contexts says nothing about where the pods are: then the flags/kbmc.yaml do.
     placement = placement_of(cluster) or (
-        [c for c in contexts[0] if c not in disabled] if contexts else list(data_planes or []))
+        [c for c in contexts[0] if c not in disabled] if contexts and contexts[0] else list(data_planes or []))
     results = fan_out(placement, lambda ctx: _plane(registry, ctx, namespace, name))
     st = cluster.get("status") or {}
     planes: dict[str, Any] = {}

@@ -151,7 +151,10 @@ def world(bed: TestBed, registry: ClientRegistry, tmp_path_factory: pytest.TempP
     ns = f"kbs-{pysecrets.token_hex(3)}"
     cp.create(resource_path("v1", "namespaces"), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     cluster = yaml.safe_load((GOLDEN / "etcd-cilium.yaml").read_text())
-    cluster["metadata"] = {"name": f"etcd-{pysecrets.token_hex(3)}", "namespace": ns}
+    # Placed explicitly, as `cluster create` places it: `cluster status` then reads its data planes whatever
+    # operator another module left in kb-system (status falls back to that operator's contexts otherwise).
+    cluster["metadata"] = {"name": f"etcd-{pysecrets.token_hex(3)}", "namespace": ns,
+                           "annotations": {"apps.kubeblocks.io/multi-cluster-placement": ",".join(PLANES)}}
     cp.create(resource_path("apps.kubeblocks.io/v1alpha1", "clusters", ns), cluster)
     labels = {"app.kubernetes.io/name": "kubeblocks", "app.kubernetes.io/component": "apps",
               "app.kubernetes.io/instance": "kubeblocks"}
