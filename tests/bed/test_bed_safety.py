@@ -7,8 +7,6 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
-
 from kbmc.clients import ApiError, ClientRegistry, resource_path
 from tests.testbed.__main__ import main as bed_main
 from tests.testbed.bed import TestBed, _alive
@@ -42,11 +40,23 @@ def test_webhook_behind_a_service_fails_locally_without_dialling_its_cluster_ip(
                        "resources": ["configmaps"]}],
         }]})
     try:
-        cm = {"apiVersion": "v1", "kind": "ConfigMap",
-              "metadata": {"name": name, "labels": {"kbmc-test/webhook": name}}}
-        with pytest.raises(ApiError) as err:
-            client.create(resource_path("v1", "configmaps", ns), cm)
-        message = str(err.value)
+        # The apiserver picks a new webhook configuration up from its informer, a moment after the create: until
+        # then a ConfigMap is admitted without it. Try until the webhook is in force (it then always refuses).
+        refusal: ApiError | None = None
+        deadline = time.monotonic() + 30
+        attempt = 0
+        while refusal is None and time.monotonic() < deadline:
+            attempt += 1
+            cm = {"apiVersion": "v1", "kind": "ConfigMap",
+                  "metadata": {"name": f"{name}-{attempt}", "labels": {"kbmc-test/webhook": name}}}
+            try:
+                client.create(resource_path("v1", "configmaps", ns), cm)
+            except ApiError as exc:
+                refusal = exc
+            else:
+                time.sleep(0.2)
+        assert refusal is not None, "the webhook never came into force"
+        message = str(refusal)
         assert "no endpoints available" in message, message
         assert svc["spec"]["clusterIP"] not in message
     finally:
