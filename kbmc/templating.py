@@ -7,7 +7,6 @@ checkout or editable install finds them at the project root.
 from __future__ import annotations
 
 import json
-import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -80,12 +79,10 @@ def _bytecode_cache(jinja2: Any) -> Any:
     Jinja keys the cache by template path and checksum, so an edited template is recompiled.
     No cache when the directory cannot be made private.
     """
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kbmc" / "templates"
-    try:
-        root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError:
-        return None
-    return jinja2.FileSystemBytecodeCache(str(root))
+    from kbmc.cache import cache_dir
+
+    root = cache_dir("templates")
+    return None if root is None else jinja2.FileSystemBytecodeCache(str(root))
 
 
 def render(template: str, **values: Any) -> str:

@@ -313,13 +313,26 @@ def load(path: str | Path) -> Topology:
         line = text_line(p.read_bytes(), exc.start)
         raise InputError(f"topology file {p} is not UTF-8 text (line {line}, byte {exc.object[exc.start]:#04x})",
                          hint="save it as UTF-8") from None
+    return parse(_parsed(text, str(p)), str(p))
+
+
+def _parsed(text: str, source: str) -> Any:
+    """The YAML document, from kbmc's cache when this exact text was read before: importing PyYAML alone costs
+    more than the rest of an offline render, and the file rarely changes between runs. Only documents that
+    loaded cleanly are cached; every check in `parse` runs each time."""
+    from kbmc import cache
+
+    doc = cache.load_parsed("topology", text)
+    if doc is not None:
+        return doc
     from kbmc.yamlio import YamlError, load_yaml  # PyYAML only when there is a file to read
 
     try:
-        doc = load_yaml(text, str(p))
+        doc = load_yaml(text, source)
     except YamlError as exc:
         raise InputError(str(exc)) from None
-    return parse(doc, str(p))
+    cache.store_parsed("topology", text, doc)
+    return doc
 
 
 def text_line(data: bytes, offset: int) -> int:

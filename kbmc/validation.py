@@ -179,11 +179,17 @@ def context_name(value: str) -> str | None:
 
 # Go's time.ParseDuration, ASCII only: one or more <number><unit> (`1h1m`, `1.5s`, `500ms`), and kbmc's plain
 # seconds (`30`, `0.5`). No exponents, signs or non-ASCII digits (Python's float() takes `1e-320` and `١٠`).
-_DURATION_UNITS = {"ns": 10**-9, "us": 10**-6, "ms": 10**-3, "s": 1, "m": 60, "h": 3600}
+_DURATION_NANOS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 _DURATION_NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
 _DURATION_PART = _DURATION_NUMBER + r"(ns|us|ms|s|m|h)"
 DURATION_MIN = 0.001  # 1ms: less is no time to do anything in
 DURATION_MAX = 365 * 24 * 3600.0  # a year: beyond it clocks and sockets overflow ("timestamp out of range")
+
+
+def _decimal_ratio(number: str) -> tuple[int, int]:
+    """`12.50` as (1250, 100): exact, without importing fractions (start-up)."""
+    whole, _, frac = number.partition(".")
+    return int((whole or "0") + frac), 10 ** len(frac)
 
 
 def parse_duration(value: str, flag: str = "--timeout", *, zero: str | None = None) -> float:
@@ -193,25 +199,27 @@ def parse_duration(value: str, flag: str = "--timeout", *, zero: str | None = No
     means where it means "none" (e.g. "no timeout", as kubectl's --request-timeout): then `0` gives 0.0;
     elsewhere it is refused.
     """
-    from fractions import Fraction
-
     hint = "give seconds (30) or a duration (500ms, 30s, 2m, 1h30m)"
     text = value if isinstance(value, str) and len(value) <= 64 else ""
+    # The exact value as nanoseconds over a power of ten (num / den ns), summed part by part.
     if re.fullmatch(_DURATION_NUMBER, text):
-        seconds = Fraction(text if not text.endswith(".") else text[:-1])
+        n, d = _decimal_ratio(text)
+        num, den = n * _DURATION_NANOS["s"], d
     elif re.fullmatch(f"(?:{_DURATION_PART})+", text):
-        seconds = sum((Fraction(m.group(1).rstrip(".") or "0") * Fraction(_DURATION_UNITS[m.group(2)])
-                       for m in re.finditer(r"(" + _DURATION_NUMBER + r")(ns|us|ms|s|m|h)", text)), Fraction(0))
+        num, den = 0, 1
+        for m in re.finditer(r"(" + _DURATION_NUMBER + r")(ns|us|ms|s|m|h)", text):
+            n, d = _decimal_ratio(m.group(1))
+            num, den = num * d + n * _DURATION_NANOS[m.group(2)] * den, den * d
     else:
         raise ValueError(f"{flag} {_show(str(value))} is not a duration: {hint}")
-    if seconds == 0:
+    if num == 0:
         if zero is not None:
             return 0.0
         raise ValueError(f"{flag} {value} must be greater than zero: {hint}")
-    if not DURATION_MIN <= seconds <= DURATION_MAX:
+    if not 10**6 * den <= num <= int(DURATION_MAX) * 10**9 * den:
         raise ValueError(f"{flag} {_show(value)} is out of range: give between 1ms and 8760h (a year)"
                          + (f", or 0 for {zero}" if zero else ""))
-    return float(seconds)
+    return num / (den * 10**9)  # int / int is correctly rounded
 
 
 def positive_timeout(value: float, flag: str = "--timeout") -> str | None:

@@ -22,6 +22,19 @@ REQUIRE_BED = "KBMC_REQUIRE_BED"
 REUSE_BED = "KBMC_TESTBED_REUSE"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_kbmc_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """kbmc's per-user cache (compiled templates, parsed kbmc.yaml files) in a folder of this run's own, for
+    kbmc in-process and every kbmc the tests start: never the developer's cache, never one left by an older run."""
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestBed]:
     if os.environ.get(REUSE_BED):

@@ -1,0 +1,66 @@
+"""kbmc's per-user cache folder ($XDG_CACHE_HOME/kbmc, else ~/.cache/kbmc): compiled templates and parsed
+topology files, so that the commands run many times a day skip work whose result cannot have changed.
+
+Everything here is derived data keyed by its input: deleting the folder is always safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def cache_dir(part: str) -> Path | None:
+    """A private (0700) folder under kbmc's cache, or None when it cannot be made (no cache then)."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kbmc" / part
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        return None
+    return root
+
+
+def _entry(part: str, text: str) -> Path | None:
+    from kbmc import __version__
+
+    folder = cache_dir(part)
+    if folder is None:
+        return None
+    # The loader's rules belong to the kbmc release: a new release never reads an older one's result.
+    key = hashlib.sha256(f"{__version__}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()
+    return folder / f"{key}.json"
+
+
+def load_parsed(part: str, text: str) -> Any | None:
+    """The document cached for exactly this text, or None."""
+    path = _entry(part, text)
+    if path is None:
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def store_parsed(part: str, text: str, doc: Any) -> None:
+    """Cache a parsed document when JSON carries it unchanged (not YAML's dates, sets or non-string keys)."""
+    try:
+        encoded = json.dumps(doc, allow_nan=False)
+    except (TypeError, ValueError):
+        return
+    if json.loads(encoded) != doc:
+        return
+    path = _entry(part, text)
+    if path is None:
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(encoded)
+        os.replace(tmp, path)  # readers see the whole entry or none
+    except OSError:
+        tmp.unlink(missing_ok=True)
