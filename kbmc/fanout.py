@@ -15,7 +15,9 @@ from kbmc.errors import KbmcError, OperationError
 
 T = TypeVar("T")
 
-DEFAULT_WORKERS = 8
+# Per-cluster work is round trips to remote API servers, not CPU: one thread per cluster, so 16 data planes take
+# about as long as one. Past 32 clusters they queue (and each client keeps its own connection pool).
+DEFAULT_WORKERS = 32
 
 
 @dataclass

@@ -259,6 +259,48 @@ def test_check_reports_missing_permissions(kbmc, bed, tmp_path: Path) -> None:
     assert rows["k8s-1"]["ok"] and not rows["k8s-1"]["missingPermissions"]
 
 
+@pytest.mark.parametrize("grant", ["everything", "all but one verb"])
+def test_check_reads_permissions_through_rbac_wildcards(kbmc, bed, registry: ClientRegistry, tmp_path: Path,
+                                                        unique_name, grant: str) -> None:
+    """The one-review shortcut for admins holds for an RBAC grant of `*` (not only system:masters), and a grant
+    that names verbs one by one still gets every check: the one verb left out is reported."""
+    k3 = registry.for_context("k8s-3")
+    name = unique_name("kbmc-viewer-grant")
+    verbs = ["*"] if grant == "everything" else ["get", "list", "watch", "create", "update", "patch"]  # no delete
+    rules = [{"apiGroups": ["*"], "resources": ["*"], "verbs": verbs}]
+    k3.create(resource_path("rbac.authorization.k8s.io/v1", "clusterroles"),
+              {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name},
+               "rules": rules})
+    k3.create(resource_path("rbac.authorization.k8s.io/v1", "clusterrolebindings"),
+              {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": name},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "kbmc-viewer"}]})
+    try:
+        viewer = bed.viewer_context("k8s-3")
+        doc = bed_doc(bed)
+        doc["users"] = [u for u in doc["users"] if u["name"] != "k8s-3-admin"] + [{"name": "k8s-3-admin",
+                                                                                   "user": viewer["user"]}]
+        path = tmp_path / "viewer"
+        path.write_text(yaml.safe_dump(doc))
+        deadline = time.monotonic() + 10  # the RBAC authorizer's informers see the binding shortly after
+        while True:
+            r = check(kbmc, bed, "-o", "json", kubeconfig=path)
+            rows = {c["context"]: c for c in json.loads(r.stdout)["contexts"]}
+            missing = rows["k8s-3"]["missingPermissions"]
+            if grant == "everything" and (r.code == 0 or time.monotonic() > deadline):
+                assert r.code == 0 and missing == [], missing
+                break
+            if grant != "everything" and ("get pods" not in missing or time.monotonic() > deadline):
+                assert r.code == 1
+                assert "delete pods" in missing and "delete secrets" in missing, missing
+                assert "create pods" not in missing and "get pods" not in missing, missing
+                break
+            time.sleep(0.3)
+    finally:
+        k3.delete(resource_path("rbac.authorization.k8s.io/v1", "clusterrolebindings", None, name))
+        k3.delete(resource_path("rbac.authorization.k8s.io/v1", "clusterroles", None, name))
+
+
 def test_check_bad_input_is_exit_2(kbmc, bed) -> None:
     r = kbmc("env", "check", "--context", "cp", "--data-planes", "k8s-1,nope", kubeconfig=bed.kubeconfig_path)
     assert r.code == 2 and "context 'nope' is not in the kubeconfig" in r.stderr and r.stdout == ""
