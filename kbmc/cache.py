@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+KEEP = 64  # parsed documents kept per part: every edit of a kbmc.yaml adds one; the oldest go first
+
 
 def cache_dir(part: str) -> Path | None:
     """A private (0700) folder under kbmc's cache, or None when it cannot be made (no cache then)."""
@@ -64,3 +66,14 @@ def store_parsed(part: str, text: str, doc: Any) -> None:
         os.replace(tmp, path)  # readers see the whole entry or none
     except OSError:
         tmp.unlink(missing_ok=True)
+        return
+    _prune(path.parent)
+
+
+def _prune(folder: Path) -> None:
+    try:
+        entries = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime)
+        for old in entries[:-KEEP]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass  # another run pruned first

@@ -103,3 +103,14 @@ def test_a_second_run_does_not_import_pyyaml(tmp_path: Path, private_cache: Path
 
     assert yaml_imported()
     assert not yaml_imported()
+
+
+def test_the_cache_keeps_the_newest_entries_only(private_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache, "KEEP", 3)
+    for i in range(5):
+        cache.store_parsed("topology", f"text {i}", {"i": i})
+        entry = cache._entry("topology", f"text {i}")
+        assert entry is not None and entry.exists()
+        os.utime(entry, (1000 + i, 1000 + i))  # a distinct age for each, whatever the clock's resolution
+    assert len(entries(private_cache)) == 3
+    assert [cache.load_parsed("topology", f"text {i}") for i in range(5)] == [None, None, {"i": 2}, {"i": 3}, {"i": 4}]
