@@ -326,6 +326,7 @@ class TestBed:
         self._wait_ready(c)
         self._write_admin_kubeconfig(c)
         self._launch_kcm(c)
+        self._wait_settled(c)
 
     def _launch_apiserver(self, c: ClusterState) -> None:
         d = self.cluster_dir(c.name)
@@ -398,6 +399,29 @@ class TestBed:
                 last = str(exc)
             time.sleep(0.25)
         raise RuntimeError(f"{c.name}: kube-apiserver not ready after {READY_TIMEOUT}s: {last}")
+
+    # What kube-controller-manager creates in a new cluster's namespaces (the service account and root CA publisher
+    # controllers). A test that snapshots a cluster must not start before these exist: on a slow machine they appear
+    # seconds after the apiserver is ready, and would look like a change made by the command under test.
+    SETTLED = [f"/api/v1/namespaces/{ns}/{kind}" for ns in ("default", "kube-system", "kube-public", "kube-node-lease")
+               for kind in ("serviceaccounts/default", "configmaps/kube-root-ca.crt")]
+
+    def _wait_settled(self, c: ClusterState) -> None:
+        ctx = self._ssl_context(c.name)
+        deadline = time.monotonic() + READY_TIMEOUT
+        pending = list(self.SETTLED)
+        while pending and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{c.server}{pending[0]}", context=ctx, timeout=3):  # noqa: S310
+                    pending.pop(0)
+                    continue
+            except OSError:
+                pass
+            if not _alive(c.kcm_pid):
+                raise RuntimeError(f"{c.name}: kube-controller-manager exited; see {self.root}/logs/{c.name}-controller-manager.log")
+            time.sleep(0.2)
+        if pending:
+            raise RuntimeError(f"{c.name}: kube-controller-manager did not create {pending[0]} in {READY_TIMEOUT}s")
 
     def write_kubeconfig(self) -> Path:
         clusters = {n: (c, self.cluster_dir(n)) for n, c in self.state.clusters.items()}
