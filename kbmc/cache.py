@@ -16,13 +16,44 @@ KEEP = 64  # parsed documents kept per part: every edit of a kbmc.yaml adds one;
 
 
 def cache_dir(part: str) -> Path | None:
-    """A private (0700) folder under kbmc's cache, or None when it cannot be made (no cache then)."""
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kbmc" / part
+    """A private folder under kbmc's cache, or None (no cache then: only slower).
+
+    What is cached is run (compiled templates) or acted on (parsed kbmc.yaml), so a folder anyone else could
+    write to is never used: kbmc's folder and the part's must be real directories (not links), owned by this
+    user, writable by nobody else. kbmc makes them 0700; one found writable by others is not used (Jinja's own
+    default cache refuses such a folder too).
+    """
     try:
-        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        xdg = os.environ.get("XDG_CACHE_HOME", "")
+        base = xdg if os.path.isabs(xdg) else str(Path.home() / ".cache")  # XDG: a relative path is ignored
+    except (RuntimeError, KeyError, OSError):  # no HOME and no passwd entry: no cache
+        return None
+    root = Path(base) / "kbmc"
+    folder = root / part
+    try:
+        Path(base).mkdir(parents=True, exist_ok=True)
+        for path in (root, folder):
+            path.mkdir(exist_ok=True, mode=0o700)
+            if not _private(path):
+                return None
     except OSError:
         return None
-    return root
+    return folder
+
+
+def _private(path: Path) -> bool:
+    """A real directory of this user's that nobody else could ever write to; tightened to 0700 if readable."""
+    import stat
+
+    st = path.lstat()
+    getuid = getattr(os, "getuid", None)
+    if not stat.S_ISDIR(st.st_mode) or (getuid is not None and st.st_uid != getuid()):
+        return False
+    if st.st_mode & 0o022:  # writable by group or others: anything in it may have been planted
+        return False
+    if st.st_mode & 0o077:
+        path.chmod(0o700)  # e.g. made 0755 under umask 022 by an older kbmc
+    return True
 
 
 def _entry(part: str, text: str) -> Path | None:

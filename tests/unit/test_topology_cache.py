@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -114,3 +115,66 @@ def test_the_cache_keeps_the_newest_entries_only(private_cache: Path, monkeypatc
         os.utime(entry, (1000 + i, 1000 + i))  # a distinct age for each, whatever the clock's resolution
     assert len(entries(private_cache)) == 3
     assert [cache.load_parsed("topology", f"text {i}") for i in range(5)] == [None, None, {"i": 2}, {"i": 3}, {"i": 4}]
+
+
+def planted(private_cache: Path, text: str, doc: object) -> None:
+    """What someone else who can write to the cache folder would leave there."""
+    entry = cache._entry("topology", text)
+    assert entry is not None
+    entry.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o775, 0o757])
+def test_a_folder_others_can_write_to_is_never_used(private_cache: Path, tmp_path: Path, mode: int) -> None:
+    path = tmp_path / "kbmc.yaml"
+    path.write_text(STARTER)
+    planted(private_cache, STARTER, {"apiVersion": "kbmc.io/v1alpha1", "kind": "Topology",
+                                     "controlPlane": {"context": "elsewhere"}, "dataPlanes": []})
+    private_cache.chmod(mode)
+    assert cache.cache_dir("topology") is None
+    assert topology.load(path).control_plane.context == "cp"  # the file, not what was planted
+    private_cache.chmod(0o700)
+    private_cache.parent.chmod(mode)  # kbmc's own folder, above the part's
+    assert cache.cache_dir("topology") is None
+    from kbmc import templating
+
+    assert templating._bytecode_cache(__import__("jinja2")) is None
+
+
+def test_a_link_is_never_used(private_cache: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    private_cache.parent.mkdir(parents=True, mode=0o700)
+    private_cache.symlink_to(elsewhere)
+    assert cache.cache_dir("topology") is None
+
+
+def test_a_folder_an_older_kbmc_made_readable_is_tightened(private_cache: Path) -> None:
+    private_cache.mkdir(parents=True)
+    private_cache.parent.chmod(0o755)
+    private_cache.chmod(0o755)
+    assert cache.cache_dir("topology") == private_cache
+    assert stat.S_IMODE(private_cache.stat().st_mode) == 0o700
+    assert stat.S_IMODE(private_cache.parent.stat().st_mode) == 0o700
+
+
+def test_no_home_means_no_cache_not_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.delenv("HOME", raising=False)
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert cache.cache_dir("topology") is None
+    path = tmp_path / "kbmc.yaml"
+    path.write_text(STARTER)
+    assert topology.load(path).control_plane.context == "cp"
+
+
+def test_a_relative_xdg_cache_home_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache.cache_dir("topology") == tmp_path / "home" / ".cache" / "kbmc" / "topology"
+    assert not (tmp_path / "relative").exists()
