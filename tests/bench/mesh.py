@@ -14,7 +14,7 @@ Reported per N and cilium-cli: the rounds (sequential batches of connect calls) 
 time, its ratio to the serial bound, and its ratio to rounds x one connection (the schedule's own floor);
 kbmc's peak RSS (that of the largest process in its tree, stand-ins included). Medians of alternated runs.
 
-    python tests/bench/mesh.py [--runs 7] [--planes 3,6,10] [--connect-seconds 1.0] [-o table|json]
+    python tests/bench/mesh.py [--runs 7] [--planes 3,6,10] [--connect-seconds 2] [-o table|json]
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from kbmc import kubeconfig as kc  # noqa: E402
 from kbmc.clients import ClientRegistry, resource_path  # noqa: E402
 from tests.bed.network_helpers import write_topology  # noqa: E402
+from tests.bench.benchargs import installed_kbmc, plane_counts, stop_on_sigterm  # noqa: E402
+from tests.bench.benchargs import runs as runs_arg  # noqa: E402
+from tests.bench.benchargs import seconds as seconds_arg  # noqa: E402
 from tests.testbed.bed import TestBed  # noqa: E402
 
 STANDINS = Path(__file__).resolve().parents[1] / "standins"
@@ -85,23 +88,26 @@ def planned(kbmc: list[str], contexts: list[str], env: dict[str, str], cwd: Path
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--planes", default="3,6,10")
-    parser.add_argument("--connect-seconds", type=float, default=1.0)
+    parser.add_argument("--runs", type=runs_arg, default=7, help="alternated runs per point (at least 7)")
+    parser.add_argument("--planes", type=plane_counts(2), default=[3, 6, 10],
+                        help="data-plane counts, comma-separated (a mesh needs 2)")
+    parser.add_argument("--connect-seconds", type=seconds_arg, default=2.0,
+                        help="the cilium stand-in's time per connection")
     parser.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    parser.add_argument("--kbmc", default=installed_kbmc())
     args = parser.parse_args()
-    planes = sorted({int(p) for p in args.planes.split(",")})
-    runs = max(7, args.runs)
+    if not args.kbmc:
+        print("need kbmc (installed next to this Python or on PATH)", file=sys.stderr)
+        return 2
+    planes = args.planes
+    runs = args.runs
     sleep = args.connect_seconds
-    kbmc = [sys.executable, "-m", "kbmc"]
+    kbmc = [args.kbmc]  # the installed kbmc (nox installs the wheel), as users run it
     work = Path(tempfile.mkdtemp(prefix="kbmc-bench-mesh-"))
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")}
     env.update(HOME=str(work), NO_COLOR="1", KBMC_STANDIN_CLUSTERS="1",
-               PATH=f"{standin_bin(work)}{os.pathsep}{os.environ['PATH']}",
-               PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    import signal
-
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the bed below when killed, e.g. by `timeout`
+               PATH=f"{standin_bin(work)}{os.pathsep}{os.environ['PATH']}")
+    stop_on_sigterm()
     bed = TestBed.start(work / "bed", data_planes=max(planes))
     registry = None
     try:

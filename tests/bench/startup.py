@@ -23,6 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.bench.benchargs import installed_kbmc  # noqa: E402
+from tests.bench.benchargs import runs as runs_arg
+
 TARGET = 1.2
 FLOOR = "import typer, jinja2"
 
@@ -66,9 +71,8 @@ def importtime(argv: list[str], env: dict[str, str], cwd: str, top: int = 15) ->
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=15, help="runs per command (at least 7)")
-    default_kbmc = Path(sys.executable).with_name("kbmc")
-    parser.add_argument("--kbmc", default=str(default_kbmc) if default_kbmc.exists() else shutil.which("kbmc"))
+    parser.add_argument("--runs", type=runs_arg, default=15, help="runs per command (at least 7)")
+    parser.add_argument("--kbmc", default=installed_kbmc())
     parser.add_argument("--kubectl", default=shutil.which("kubectl"))
     parser.add_argument("-o", "--output", choices=["table", "json"], default="table")
     parser.add_argument("--profile", action="store_true", help="add the import-time profile of the slowest command")
@@ -76,7 +80,7 @@ def main() -> int:
     if not args.kbmc:
         print("kbmc is not installed next to this Python nor on PATH (or pass --kbmc)", file=sys.stderr)
         return 2
-    runs = max(7, args.runs)
+    runs = args.runs
     with tempfile.TemporaryDirectory() as home:
         env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "PYTHONDONTWRITEBYTECODE")}
         env.update(HOME=home, KUBECACHEDIR=os.path.join(home, "cache"), NO_COLOR="1")
@@ -96,7 +100,7 @@ def main() -> int:
         rows = []
         for name, median in medians.items():
             rows.append({"command": name, "median_ms": round(median * 1000, 1),
-                         "vs_floor": round(median / floor, 2),
+                         "vs_floor": round(median / floor, 2), "vs_floor_exact": median / floor,
                          "vs_kubectl": round(median / kubectl, 2) if kubectl else None,
                          "within_target": (median / floor <= TARGET) if name.startswith("kbmc") else None})
         kbmc_rows = [r for r in rows if r["command"].startswith("kbmc")]

@@ -1,0 +1,63 @@
+"""What every benchmark script shares: its inputs checked before anything starts, the kbmc it measures, and a
+clean stop when killed (the bed's processes run in sessions of their own and would outlive the script)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import signal
+import sys
+from pathlib import Path
+
+
+def plane_counts(minimum: int):  # type: ignore[no-untyped-def]
+    """An argparse type: comma-separated data-plane counts, each at least `minimum`, at most 64."""
+
+    def parse(text: str) -> list[int]:
+        try:
+            counts = sorted({int(part) for part in text.split(",")})
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers") from None
+        if not counts or counts[0] < minimum or counts[-1] > 64:
+            raise argparse.ArgumentTypeError(f"{text!r}: each count must be between {minimum} and 64")
+        return counts
+
+    return parse
+
+
+def runs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 1 and 1000 (at least 7 are run)")
+    return max(7, value)
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or not 0 < value <= 600:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 and at most 600 seconds")
+    return value
+
+
+def installed_kbmc() -> str | None:
+    """The kbmc installed next to this Python (the wheel nox installs), else the one on PATH."""
+    beside = Path(sys.executable).with_name("kbmc")
+    return str(beside) if beside.exists() else shutil.which("kbmc")
+
+
+def stop_on_sigterm() -> None:
+    """Turn SIGTERM (`timeout`, a CI cancel) into SystemExit, so `finally:` stops the bed. Only the first: `timeout`
+    and run.py both send one, and a second SystemExit raised inside the clean-up would cut it short."""
+
+    def handler(*_: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sys.exit(143)
+
+    signal.signal(signal.SIGTERM, handler)
