@@ -41,8 +41,8 @@ def seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or not 0 < value <= 600:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 and at most 600 seconds")
+    if not math.isfinite(value) or not 0.01 <= value <= 600:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0.01 and 600 seconds")
     return value
 
 
@@ -52,12 +52,20 @@ def installed_kbmc() -> str | None:
     return str(beside) if beside.exists() else shutil.which("kbmc")
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
 def stop_on_sigterm() -> None:
-    """Turn SIGTERM (`timeout`, a CI cancel) into SystemExit, so `finally:` stops the bed. Only the first: `timeout`
-    and run.py both send one, and a second SystemExit raised inside the clean-up would cut it short."""
+    """Turn SIGTERM (`timeout`, a CI cancel), SIGINT (Ctrl-C) and SIGHUP (a closed terminal) into SystemExit, so
+    `finally:` stops the bed. Only the first: once stopping, every later one is ignored (`timeout` and run.py both
+    send one, an impatient user presses Ctrl-C twice), or a second SystemExit raised inside the clean-up would cut
+    it short and leave the bed running."""
 
-    def handler(*_: object) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        sys.exit(143)
+    def handler(signum: int, _frame: object) -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        print("stopping: the bed is being shut down", file=sys.stderr, flush=True)
+        sys.exit(128 + signum)
 
-    signal.signal(signal.SIGTERM, handler)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)

@@ -108,9 +108,10 @@ def main() -> int:
     env.update(HOME=str(work), NO_COLOR="1", KBMC_STANDIN_CLUSTERS="1",
                PATH=f"{standin_bin(work)}{os.pathsep}{os.environ['PATH']}")
     stop_on_sigterm()
-    bed = TestBed.start(work / "bed", data_planes=max(planes))
+    bed: TestBed | None = None
     registry = None
     try:
+        bed = TestBed.start(work / "bed", data_planes=max(planes))
         env["KUBECONFIG"] = str(bed.kubeconfig_path)
         registry = ClientRegistry(kc.load(str(bed.kubeconfig_path)))
         write_topology(work / "kbmc.yaml", bed.data_planes)  # cilium name, id 1..N, pod CIDR per plane
@@ -143,7 +144,8 @@ def main() -> int:
     finally:
         if registry is not None:
             registry.close()
-        bed.stop()
+        if bed is not None:
+            bed.stop()
         shutil.rmtree(work, ignore_errors=True)
     rows = []
     for cli in CLIS:

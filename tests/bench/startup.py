@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.bench.benchargs import installed_kbmc  # noqa: E402
-from tests.bench.benchargs import runs as runs_arg
+from tests.bench.benchargs import installed_kbmc, stop_on_sigterm  # noqa: E402
+from tests.bench.benchargs import runs as runs_arg  # noqa: E402
 
 TARGET = 1.2
 FLOOR = "import typer, jinja2"
@@ -81,6 +81,7 @@ def main() -> int:
         print("kbmc is not installed next to this Python nor on PATH (or pass --kbmc)", file=sys.stderr)
         return 2
     runs = args.runs
+    stop_on_sigterm()  # the temporary HOME below is removed on the way out
     with tempfile.TemporaryDirectory() as home:
         env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "PYTHONDONTWRITEBYTECODE")}
         env.update(HOME=home, KUBECACHEDIR=os.path.join(home, "cache"), NO_COLOR="1")
