@@ -182,8 +182,10 @@ def context_name(value: str) -> str | None:
 _DURATION_NANOS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 _DURATION_NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
 _DURATION_PART = _DURATION_NUMBER + r"(ns|us|ms|s|m|h)"
-DURATION_MIN = 0.001  # 1ms: less is no time to do anything in
-DURATION_MAX = 365 * 24 * 3600.0  # a year: beyond it clocks and sockets overflow ("timestamp out of range")
+DURATION_MIN_NS = _DURATION_NANOS["ms"]  # 1ms: less is no time to do anything in
+DURATION_MAX_NS = 365 * 24 * _DURATION_NANOS["h"]  # a year: beyond it clocks and sockets overflow
+DURATION_MIN = DURATION_MIN_NS / 10**9
+DURATION_MAX = DURATION_MAX_NS / 10**9
 
 
 def _decimal_ratio(number: str) -> tuple[int, int]:
@@ -216,7 +218,7 @@ def parse_duration(value: str, flag: str = "--timeout", *, zero: str | None = No
         if zero is not None:
             return 0.0
         raise ValueError(f"{flag} {value} must be greater than zero: {hint}")
-    if not 10**6 * den <= num <= int(DURATION_MAX) * 10**9 * den:
+    if not DURATION_MIN_NS * den <= num <= DURATION_MAX_NS * den:
         raise ValueError(f"{flag} {_show(value)} is out of range: give between 1ms and 8760h (a year)"
                          + (f", or 0 for {zero}" if zero else ""))
     return num / (den * 10**9)  # int / int is correctly rounded

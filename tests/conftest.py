@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from kbmc import kubeconfig as kc
 from kbmc.clients import ClientRegistry, KubeClient, resource_path
+from tests.standins import write_launchers
 from tests.testbed.bed import TestBed
 from tests.testbed.build import BuildUnavailable, ensure_binaries
 
@@ -177,22 +177,13 @@ def client(registry: ClientRegistry, context: str) -> KubeClient:
 
 # ---- stand-ins for external CLIs ----------------------------------------------------------------------
 
-STANDINS = Path(__file__).resolve().parent / "standins"
-
-
 @pytest.fixture
 def standins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[dict[str, object]]]:
     """Put recording stand-ins for cilium, kbcli and helm first on PATH; returns a reader of their calls."""
     import json
 
-    bindir = tmp_path / "standin-bin"
-    bindir.mkdir()
+    bindir = write_launchers(tmp_path / "standin-bin")
     log = tmp_path / "standin-calls.jsonl"
-    for tool in ("cilium", "kbcli", "helm"):
-        exe = bindir / tool
-        exe.write_text(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(STANDINS)!r})\n"
-                       f"import standin\nsys.exit(standin.main({tool!r}, sys.argv[1:]))\n")
-        exe.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("KBMC_STANDIN_LOG", str(log))
 

@@ -22,6 +22,7 @@ import yaml
 from kbmc.clients import ClientRegistry, KubeClient, resource_path
 from kbmc.errors import WaitTimeout
 from kbmc.wait import Poll, wait_for
+from tests.standins import write_launchers
 from tests.testbed.crds import all_crds, chart_dir, clear_orphan_chart_roles
 
 NS = "kb-system"
@@ -29,7 +30,6 @@ RELEASE = "kubeblocks"
 DATA_PLANES = "k8s-1,k8s-2,k8s-3"
 KUBECONFIG_FLAG = "--multi-cluster-kubeconfig=/var/run/secrets/kubeblocks.io/multicluster/kubeconfig"
 CRD_API = "apiextensions.k8s.io/v1"
-STANDINS = Path(__file__).resolve().parents[1] / "standins"
 
 
 def helm_env(real_helm: Path, home: Path) -> dict[str, str]:
@@ -549,11 +549,7 @@ def test_values_helm_reads_differently_rerun_as_no_ops(installed, registry: Clie
                  kubeconfig=bed.kubeconfig_path)
         assert json.loads(r.stdout)["action"] == "unchanged"
         # kbcli, without the --set values of the last run: what kbcli's upgrade would keep is said, not hidden.
-        bindir = tmp_path / "kbcli-bin"  # the kbcli stand-in only (helm stays the real one)
-        bindir.mkdir()
-        (bindir / "kbcli").write_text(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(STANDINS)!r})\n"
-                                      "import standin\nsys.exit(standin.main('kbcli', sys.argv[1:]))\n")
-        (bindir / "kbcli").chmod(0o755)
+        bindir = write_launchers(tmp_path / "kbcli-bin", ("kbcli",))  # the kbcli stand-in only (helm stays real)
         monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
         r = kbmc("operator", "install", "--context", "cp", "--data-planes", DATA_PLANES, "--installer", "kbcli",
                  "--values", str(values), "--dry-run", "-o", "json", kubeconfig=bed.kubeconfig_path)

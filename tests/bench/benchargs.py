@@ -1,13 +1,16 @@
-"""What every benchmark script shares: its inputs checked before anything starts, the kbmc it measures, and a
-clean stop when killed (the bed's processes run in sessions of their own and would outlive the script)."""
+"""What every benchmark script shares: its inputs checked before anything starts, the kbmc it measures, how a
+process is timed, and a clean stop when killed (the bed's processes run in sessions of their own and would outlive the script)."""
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import shutil
 import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 
@@ -44,6 +47,15 @@ def seconds(text: str) -> float:
     if not math.isfinite(value) or not 0.01 <= value <= 600:
         raise argparse.ArgumentTypeError(f"{text!r} must be between 0.01 and 600 seconds")
     return value
+
+
+def timed(argv: list[str], env: dict[str, str], cwd: str | Path) -> tuple[float, int, int]:
+    """Wall time, exit code and peak RSS (KiB) of one process: the largest single process of its tree (the
+    kernel's ru_maxrss of a waited-for child covers the children it waited for, e.g. the cilium stand-ins)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    return time.perf_counter() - start, os.waitstatus_to_exitcode(status), int(usage.ru_maxrss)
 
 
 def installed_kbmc() -> str | None:

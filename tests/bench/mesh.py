@@ -27,7 +27,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -36,22 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from kbmc import kubeconfig as kc  # noqa: E402
 from kbmc.clients import ClientRegistry, resource_path  # noqa: E402
 from tests.bed.network_helpers import write_topology  # noqa: E402
-from tests.bench.benchargs import installed_kbmc, plane_counts, stop_on_sigterm  # noqa: E402
+from tests.bench.benchargs import installed_kbmc, plane_counts, stop_on_sigterm, timed  # noqa: E402
 from tests.bench.benchargs import runs as runs_arg  # noqa: E402
 from tests.bench.benchargs import seconds as seconds_arg  # noqa: E402
+from tests.standins import write_launchers  # noqa: E402
 from tests.testbed.bed import TestBed  # noqa: E402
 
-STANDINS = Path(__file__).resolve().parents[1] / "standins"
 CLIS = {"old": "v0.16.18", "new": "v0.18.3"}  # rounds of single-destination calls / one mesh call with --parallel
-
-
-def timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, int]:
-    """Wall time, exit code and peak RSS (KiB) of one process (the largest single process of its tree: the
-    kernel's ru_maxrss of a waited-for child covers the children it waited for, here the cilium stand-ins)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    return time.perf_counter() - start, os.waitstatus_to_exitcode(status), int(usage.ru_maxrss)
 
 
 def captured(argv: list[str], env: dict[str, str], cwd: Path) -> str:
@@ -59,17 +49,6 @@ def captured(argv: list[str], env: dict[str, str], cwd: Path) -> str:
     if proc.returncode != 0:
         raise SystemExit(f"exit {proc.returncode}: {' '.join(argv)}\n{proc.stderr[-2000:]}")
     return proc.stdout
-
-
-def standin_bin(work: Path) -> Path:
-    bindir = work / "standin-bin"
-    bindir.mkdir()
-    for tool in ("cilium", "kbcli", "helm"):
-        exe = bindir / tool
-        exe.write_text(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(STANDINS)!r})\n"
-                       f"import standin\nsys.exit(standin.main({tool!r}, sys.argv[1:]))\n")
-        exe.chmod(0o755)
-    return bindir
 
 
 def clear_peers(registry: ClientRegistry, contexts: list[str]) -> None:
@@ -106,7 +85,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="kbmc-bench-mesh-"))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")}
     env.update(HOME=str(work), NO_COLOR="1", KBMC_STANDIN_CLUSTERS="1",
-               PATH=f"{standin_bin(work)}{os.pathsep}{os.environ['PATH']}")
+               PATH=f"{write_launchers(work / 'standin-bin')}{os.pathsep}{os.environ['PATH']}")
     stop_on_sigterm()
     bed: TestBed | None = None
     registry = None

@@ -97,14 +97,14 @@ def targets(results: dict[str, Any], parts: list[str]) -> list[dict[str, Any]]:
     if startup:
         for r in startup["rows"]:
             if r["command"].startswith("kbmc"):
-                ratio = r.get("vs_floor_exact", r["vs_floor"])
+                ratio = r["vs_floor_exact"]
                 row(f"start-up `{r['command']}` <= {STARTUP_TARGET}x floor", f"{ratio:.3f}x", ratio <= STARTUP_TARGET)
     elif "startup" in parts:
         row(f"start-up <= {STARTUP_TARGET}x floor", "not measured (the part failed)", None)
-    fanout = results.get("fanout")
+    fanout = results.get("fanout") or {}
     if "fanout" in parts:
         points: dict[str, dict[int, dict[str, Any]]] = {}
-        for r in (fanout or {}).get("rows", []):
+        for r in fanout.get("rows", []):
             points.setdefault(r["command"], {})[r["data_planes"]] = r
         for command in ("env check", "rbac sync", "doctor"):
             target = f"fan-out `{command}` time(16) <= {FANOUT_TARGET}x time(1)"
@@ -112,15 +112,13 @@ def targets(results: dict[str, Any], parts: list[str]) -> list[dict[str, Any]]:
             if at16 is None:
                 row(target, "not measured (needs 16 in --planes)" if fanout else "not measured (the part failed)", None)
                 continue
-            ratio = at16.get("vs_1_exact", at16["vs_1"])
-            exits_ok = all(p.get("exit_codes", [p.get("nonzero_exit") or 0]) == [p.get("expected_exit", 0)]
-                           for p in points[command].values())
+            ratio = at16["vs_1_exact"]
+            exits_ok = all(p["exit_codes"] == [p["expected_exit"]] for p in points[command].values())
             note = "" if exits_ok else " (an unexpected exit code)"
             row(target, f"{ratio:.3f}x{note}", ratio <= FANOUT_TARGET and exits_ok)
-        speedup = (fanout or {}).get("rbac_speedup_vs_kubectl_at_8_exact") or (fanout or {}).get(
-            "rbac_speedup_vs_kubectl_at_8")
+        speedup = fanout.get("rbac_speedup_vs_kubectl_at_8_exact")
         target = f"`rbac sync` at 8 data planes >= {SPEEDUP_TARGET:g}x faster than the kubectl loop"
-        if (fanout or {}).get("rbac_speedup_runs_clean") is False:
+        if fanout.get("rbac_speedup_runs_clean") is False:
             row(target, "a run at 8 data planes exited non-zero", False)
         elif speedup is None:
             row(target, "not measured (needs 8 in --planes)" if fanout else "not measured (the part failed)", None)
@@ -157,8 +155,7 @@ def markdown(report: dict[str, Any]) -> str:
                   "added to every round trip)", "",
                   "| command | data planes | median s | x time(1) | peak RSS MiB | exit |", "|---|---:|---:|---:|---:|---|"]
         for r in fanout["rows"]:
-            codes = r.get("exit_codes", [r.get("nonzero_exit") or 0])
-            expected = r.get("expected_exit", 0)
+            codes, expected = r["exit_codes"], r["expected_exit"]
             exit_text = ",".join(map(str, codes)) + (" (expected)" if expected and codes == [expected] else "")
             lines.append(f"| {r['command']} | {r['data_planes']} | {r['median_s']:.2f} | {r['vs_1']:.2f} | "
                          f"{r['peak_rss_mib']:.0f} | {exit_text} |")

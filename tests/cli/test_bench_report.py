@@ -25,7 +25,7 @@ def fanout(ratio16: float, *, doctor_exit: int | None = 1, planes: tuple[int, ..
             code = (doctor_exit or 0) if command == "doctor" else 0
             rows.append({"command": command, "data_planes": n, "median_s": 1.0, "vs_1": round(ratio16, 2),
                          "vs_1_exact": ratio16 if n == 16 else 1.0, "peak_rss_mib": 50, "expected_exit": expected,
-                         "exit_codes": [code], "nonzero_exit": code or None})
+                         "exit_codes": [code]})
     return {"runs": 7, "round_trip_ms": 50, "rows": rows, "rbac_speedup_vs_kubectl_at_8": speedup,
             "rbac_speedup_vs_kubectl_at_8_exact": speedup, "rbac_speedup_runs_clean": True if speedup else None}
 
